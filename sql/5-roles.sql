@@ -1,0 +1,29 @@
+-- Least privilege. Roles are cluster-wide, so they are created once and shared by every database
+-- of the cluster; a concurrent migration of another database may create them first.
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'ticketing_client') then
+    create role ticketing_client nologin;
+  end if;
+exception when duplicate_object or unique_violation then null;
+end $$;
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'ticketing_reader') then
+    create role ticketing_reader nologin;
+  end if;
+exception when duplicate_object or unique_violation then null;
+end $$;
+
+revoke all on schema ticketing from public;
+revoke execute on all functions in schema ticketing from public;
+alter default privileges in schema ticketing revoke execute on functions from public;
+
+grant usage on schema ticketing to ticketing_client, ticketing_reader;
+grant select on all tables in schema ticketing to ticketing_client, ticketing_reader;
+alter default privileges in schema ticketing grant select on tables to ticketing_client, ticketing_reader;
+grant execute on function
+  ticketing.redeem_ticket(bigint, text, jsonb),
+  ticketing.request_refund(bigint, text, jsonb),
+  ticketing.request_change(bigint, text, jsonb)
+  to ticketing_client;

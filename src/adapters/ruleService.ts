@@ -1,0 +1,68 @@
+// refund-processing and the change service: POST <url> {event_id, kind, ticket_id, order_id, meta};
+// a 2xx body {target_status, valid_end?, meta?} is the rule's decision. Without a URL the built-in
+// policy approves (the request was approved upstream, card §8).
+import { z } from "zod";
+
+export type RequestKind = "refund" | "change";
+
+export const decisionSchema = z.object({
+  target_status: z.string().min(1).max(50),
+  valid_end: z.iso.datetime({ offset: true }).optional(),
+  meta: z.record(z.string(), z.unknown()).optional(),
+});
+export type Decision = z.infer<typeof decisionSchema>;
+
+export interface RuleRequest {
+  event_id: string;
+  kind: RequestKind;
+  ticket_id: number;
+  order_id: number;
+  meta: Record<string, unknown>;
+}
+
+/** The service said no (4xx): final, the request fails. */
+export class RuleRejected extends Error {}
+/** 5xx, timeout, network error or unreadable body: retried with backoff. */
+export class RuleUnavailable extends Error {}
+
+export type DecideFn = (request: RuleRequest) => Promise<Decision>;
+
+export function builtInPolicy(kind: RequestKind): DecideFn {
+  return async (request) => {
+    if (kind === "refund") return { target_status: "refunded" };
+    const validEnd = request.meta.valid_end;
+    return typeof validEnd === "string" ? { target_status: "changed", valid_end: validEnd } : { target_status: "changed" };
+  };
+}
+
+export function httpRuleService(url: string, timeoutMs: number): DecideFn {
+  return async (request) => {
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": request.event_id },
+        body: JSON.stringify(request),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new RuleUnavailable(`${url}: ${(error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (error as Error).message}`);
+    }
+    const text = await response.text().catch(() => "");
+    if (response.status >= 400 && response.status < 500) {
+      throw new RuleRejected(`${url} answered ${response.status}: ${text.slice(0, 500)}`);
+    }
+    if (!response.ok) throw new RuleUnavailable(`${url} answered ${response.status}: ${text.slice(0, 200)}`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new RuleUnavailable(`${url} answered ${response.status} with a body that is not JSON`);
+    }
+    const parsed = decisionSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new RuleUnavailable(`${url} answered an unreadable decision: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    }
+    return parsed.data;
+  };
+}

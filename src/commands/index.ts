@@ -1,0 +1,22 @@
+import type { Env } from "../config/env.ts";
+import type { LifecycleConfig } from "../config/lifecycleConfig.ts";
+import type { Logger } from "../logger.ts";
+import { expireCommand } from "./expire.ts";
+import { migrateCommand } from "./migrate.ts";
+import { runCommand } from "./run.ts";
+
+export interface CommandContext {
+  env: Env;
+  log: Logger;
+  config: LifecycleConfig | undefined;
+  dryRun: boolean;
+  json: boolean;
+}
+
+export type Command = (ctx: CommandContext) => Promise<number>;
+
+export const commands: Record<string, Command> = {
+  run: runCommand,
+  migrate: migrateCommand,
+  expire: expireCommand,
+};

@@ -1,0 +1,13 @@
+import { openDatabase } from "../db/database.ts";
+import { migrate } from "../db/migrate.ts";
+import type { CommandContext } from "./index.ts";
+
+export async function migrateCommand({ env, log }: CommandContext): Promise<number> {
+  const db = await openDatabase(env, log, 2);
+  try {
+    await migrate(db.pool, db.connectionString, log);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}

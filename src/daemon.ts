@@ -1,0 +1,83 @@
+// `ticket-lifecycle run`: migrations, the graphile-worker runner with our tasks and schedule, the HTTP
+// endpoints. Shutdown order: runner (running jobs finish or are released), HTTP, pool, embedded server.
+import { run, type Runner } from "graphile-worker";
+import type { Env } from "./config/env.ts";
+import type { LifecycleConfig } from "./config/lifecycleConfig.ts";
+import { openDatabase, type Database } from "./db/database.ts";
+import { migrate } from "./db/migrate.ts";
+import { ruleServices } from "./decide.ts";
+import type { TaskDeps } from "./deps.ts";
+import { graphileLogger } from "./graphileLogger.ts";
+import { startHttpServer } from "./http/server.ts";
+import type { Logger } from "./logger.ts";
+import { createMetrics, type Metrics } from "./observability/metrics.ts";
+import { loadSchedule } from "./schedule.ts";
+import { buildTaskList } from "./taskList.ts";
+
+export interface Daemon {
+  db: Database;
+  runner: Runner;
+  metrics: Metrics;
+  httpPort: number | undefined;
+  ready(): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/** Connections: one per concurrent job, one per extra sweep lane, plus the runner's own and the HTTP checks. */
+export function poolSizeFor(env: Env): number {
+  return env.WORKER_CONCURRENCY + 8;
+}
+
+export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfig): Promise<Daemon> {
+  const schedule = loadSchedule(config);
+  const db = await openDatabase(env, log, poolSizeFor(env));
+  try {
+    await migrate(db.pool, db.connectionString, log);
+    const metrics = createMetrics();
+    const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env) };
+    const runner = await run({
+      pgPool: db.pool,
+      taskList: buildTaskList(deps),
+      parsedCronItems: schedule,
+      concurrency: env.WORKER_CONCURRENCY,
+      noHandleSignals: true,
+      pollInterval: 2000,
+      logger: graphileLogger(log),
+    });
+    let running = true;
+    runner.promise.then(
+      () => (running = false),
+      (error) => {
+        running = false;
+        log.error({ err: error }, "worker runner stopped with an error");
+      },
+    );
+    const ready = async () => {
+      if (!running) return false;
+      try {
+        await db.pool.query("select 1");
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const http = env.HTTP_PORT ? await startHttpServer(env.HTTP_PORT, env.HTTP_HOST, { registry: metrics.registry, ready }) : undefined;
+    log.info({ concurrency: env.WORKER_CONCURRENCY, httpPort: http?.port, tasks: Object.keys(buildTaskList(deps)) }, "daemon running");
+    return {
+      db,
+      runner,
+      metrics,
+      httpPort: http?.port,
+      ready,
+      async stop() {
+        await runner.stop();
+        await http?.close();
+        await db.close();
+        log.info("daemon stopped");
+      },
+    };
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw error;
+  }
+}

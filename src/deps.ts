@@ -1,0 +1,14 @@
+import type pg from "pg";
+import type { DecideFn, RequestKind } from "./adapters/ruleService.ts";
+import type { Env } from "./config/env.ts";
+import type { Logger } from "./logger.ts";
+import type { Metrics } from "./observability/metrics.ts";
+
+/** What every task is built from. */
+export interface TaskDeps {
+  pool: pg.Pool;
+  log: Logger;
+  env: Env;
+  metrics: Metrics;
+  decide: Record<RequestKind, DecideFn>;
+}

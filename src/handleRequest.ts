@@ -1,0 +1,90 @@
+// The card's ticket.refund.requested / ticket.change.requested consumers (§5.2). The request row is the
+// meeting point of raw add_job calls and the SQL API: whoever arrives first records it, one worker at a
+// time holds its lease, and the decision is applied in one transaction by ticketing.apply_decision.
+import type { Task } from "graphile-worker";
+import { z } from "zod";
+import { RuleRejected, type RequestKind } from "./adapters/ruleService.ts";
+import { formatZodError } from "./config/formatZodError.ts";
+import type { TaskDeps } from "./deps.ts";
+import { applyDecision } from "./sql/applyDecision.ts";
+import { beginChange } from "./sql/beginChange.ts";
+import { claimRequest } from "./sql/claimRequest.ts";
+import { failRequest } from "./sql/failRequest.ts";
+import { recordBadRequest } from "./sql/recordBadRequest.ts";
+import { releaseRequest } from "./sql/releaseRequest.ts";
+
+export const requestPayload = z.object({
+  ticket_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  event_id: z.string().min(1).max(200),
+  meta: z
+    .record(z.string(), z.unknown())
+    .default({})
+    .refine((meta) => JSON.stringify(meta).length <= 16384, "meta is larger than 16384 bytes"),
+});
+
+/** Lease on a request while its service call runs; a crashed worker's request is re-driven after it. */
+const LEASE_SECONDS = 120;
+
+export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
+  return async (rawPayload, helpers) => {
+    const log = deps.log.child({ task: `ticket_${kind}_requested`, jobId: helpers.job.id });
+    const parsed = requestPayload.safeParse(rawPayload);
+    if (!parsed.success) {
+      const reason = `invalid payload: ${formatZodError(parsed.error)}`;
+      const ids = z.object({ ticket_id: z.number().int().positive(), event_id: z.string().min(1).max(200) }).safeParse(rawPayload);
+      if (ids.success) await recordBadRequest(deps.pool, kind, ids.data.ticket_id, ids.data.event_id, reason);
+      log.error({ reason, ticketId: ids.data?.ticket_id, eventId: ids.data?.event_id }, "request job dropped: invalid payload");
+      deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
+      if (kind === "change") deps.metrics.changeFailed.inc();
+      return;
+    }
+    const { ticket_id: ticketId, event_id: eventId, meta } = parsed.data;
+    const ids = { ticketId, eventId, kind };
+    const claim = await claimRequest(deps.pool, { kind, ticketId, eventId, meta }, LEASE_SECONDS);
+    if (claim.outcome !== "claimed") {
+      if (claim.outcome === "mismatch") log.error(ids, "event_id already belongs to another request; job dropped");
+      else log.info({ ...ids, outcome: claim.outcome, status: claim.status }, "request already handled or being handled");
+      return;
+    }
+
+    const fail = async (reason: string, alert: boolean) => {
+      await failRequest(deps.pool, eventId, reason, alert);
+      deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
+      if (kind === "change") deps.metrics.changeFailed.inc();
+      log.error({ ...ids, reason, ...(alert ? { alert: "request_rejected" } : {}) }, "request failed");
+    };
+
+    if (claim.orderId === null) return fail(`unknown ticket ${ticketId}`, false);
+    try {
+      if (kind === "change") {
+        const begun = await beginChange(deps.pool, eventId);
+        if (begun === "rejected") {
+          deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
+          deps.metrics.changeFailed.inc();
+          log.error({ ...ids, alert: "request_rejected" }, "change refused by the state machine");
+          return;
+        }
+        if (begun === "finished") return;
+      }
+      const decision = await deps.decide[kind]({ event_id: eventId, kind, ticket_id: ticketId, order_id: claim.orderId, meta: claim.meta });
+      const outcome = await applyDecision(deps.pool, eventId, decision);
+      if (outcome === "succeeded") {
+        deps.metrics.requestsFinished.inc({ kind, outcome: "succeeded" });
+        if (kind === "refund") deps.metrics.refundSucceeded.inc();
+        log.info({ ...ids, targetStatus: decision.target_status }, "request applied");
+      } else if (outcome === "rejected") {
+        deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
+        if (kind === "change") deps.metrics.changeFailed.inc();
+        log.error({ ...ids, targetStatus: decision.target_status, alert: "request_rejected" }, "decision refused by the state machine; request failed");
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      // A change refused after usable -> changing leaves the ticket changing: someone must look at it.
+      if (error instanceof RuleRejected) return fail(message, kind === "change");
+      if (helpers.job.attempts >= helpers.job.max_attempts) return fail(`gave up after ${helpers.job.attempts} attempts: ${message}`, true);
+      await releaseRequest(deps.pool, eventId, message);
+      log.warn({ ...ids, attempt: helpers.job.attempts, maxAttempts: helpers.job.max_attempts, err: error }, "request attempt failed; will retry");
+      throw error;
+    }
+  };
+}

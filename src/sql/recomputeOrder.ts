@@ -1,0 +1,14 @@
+import type { Queryable } from "./queryable.ts";
+
+/** Recomputes one order's status from its tickets and returns it with the count of tickets not yet terminal. */
+export async function recomputeOrder(db: Queryable, orderId: number): Promise<{ status: string | null; openTickets: number }> {
+  await db.query("select * from ticketing.recompute_orders(array[$1::bigint])", [orderId]);
+  const { rows } = await db.query<{ status: string; open_tickets: string }>(
+    `select o.status,
+            (select count(*) from ticketing.tickets t join ticketing.ticket_statuses s on s.status = t.status
+              where t.order_id = o.id and not s.terminal) as open_tickets
+       from ticketing.orders o where o.id = $1`,
+    [orderId],
+  );
+  return { status: rows[0]?.status ?? null, openTickets: Number(rows[0]?.open_tickets ?? 0) };
+}

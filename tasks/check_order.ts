@@ -1,0 +1,23 @@
+// Card §5.4: one hour after a redemption, check whether the order reached its final state.
+import type { Task } from "graphile-worker";
+import { z } from "zod";
+import { formatZodError } from "../src/config/formatZodError.ts";
+import type { TaskDeps } from "../src/deps.ts";
+import { recomputeOrder } from "../src/sql/recomputeOrder.ts";
+
+const payloadSchema = z.object({ order_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
+
+export function checkOrder(deps: TaskDeps): Task {
+  return async (rawPayload, helpers) => {
+    const log = deps.log.child({ task: "check_order", jobId: helpers.job.id });
+    const parsed = payloadSchema.safeParse(rawPayload);
+    if (!parsed.success) {
+      log.error({ reason: formatZodError(parsed.error) }, "invalid check_order payload; job dropped");
+      return;
+    }
+    const orderId = parsed.data.order_id;
+    const { status, openTickets } = await recomputeOrder(deps.pool, orderId);
+    if (status === null) log.warn({ orderId }, "order check: unknown order");
+    else log.info({ orderId, status, openTickets }, status === "open" ? "order check: order not final yet" : "order check: order final");
+  };
+}

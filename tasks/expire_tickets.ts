@@ -1,0 +1,60 @@
+// The card's expire_job (§5.1): one run drains the whole backlog in batches of batch_size, each batch
+// its own transaction, `lanes` batches in flight at once (SKIP LOCKED keeps them apart).
+import type { Task } from "graphile-worker";
+import { z } from "zod";
+import { formatZodError } from "../src/config/formatZodError.ts";
+import type { TaskDeps } from "../src/deps.ts";
+import { withJobHealth } from "../src/jobHealth.ts";
+import { retryOnConflict } from "../src/retryOnConflict.ts";
+import { expireBatch } from "../src/sql/expireBatch.ts";
+
+export const expireTicketsPayload = z.object({
+  batch_size: z.number().int().min(1).max(100_000).default(200),
+  grace_seconds: z.number().int().min(0).optional(),
+  lanes: z.number().int().min(1).max(8).default(2),
+});
+
+const PROGRESS_EVERY_MS = 5_000;
+
+export function expireTickets(deps: TaskDeps): Task {
+  return withJobHealth(deps, "expire_tickets", async (rawPayload, helpers) => {
+    const log = deps.log.child({ task: "expire_tickets", jobId: helpers.job.id });
+    const parsed = expireTicketsPayload.safeParse(rawPayload ?? {});
+    if (!parsed.success) {
+      // Retrying cannot fix a payload: say why and complete the job.
+      log.error({ reason: formatZodError(parsed.error) }, "invalid expire_tickets payload; job dropped");
+      return;
+    }
+    const payload = parsed.data;
+    const grace = payload.grace_seconds ?? deps.env.EXPIRE_GRACE_SECONDS;
+    const started = Date.now();
+    let expired = 0;
+    let batches = 0;
+    let lastProgress = started;
+
+    const lane = async () => {
+      while (!helpers.abortSignal.aborted) {
+        const result = await retryOnConflict(() => expireBatch(deps.pool, payload.batch_size, grace), log);
+        if (result.expired === 0) return;
+        expired += result.expired;
+        batches += 1;
+        deps.metrics.ticketsExpired.inc(result.expired);
+        deps.metrics.sweepBatchSize.observe(result.expired);
+        deps.metrics.ordersCompleted.inc(result.completedOrders);
+        deps.metrics.ordersCancelled.inc(result.cancelledOrders);
+        if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+          lastProgress = Date.now();
+          log.info({ expired, batches, ticketsPerSecond: Math.round(expired / ((lastProgress - started) / 1000)) }, "expiry sweep progress");
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: payload.lanes }, lane));
+    if (helpers.abortSignal.aborted) {
+      // Shutting down mid-sweep: every finished batch is committed; queue the rest for whichever daemon
+      // runs next instead of waiting for the next schedule tick.
+      await helpers.addJob("expire_tickets", payload, { queueName: "expire_tickets", jobKey: "expire_tickets", jobKeyMode: "preserve_run_at", maxAttempts: 1 });
+    }
+    const seconds = (Date.now() - started) / 1000;
+    log.info({ expired, batches, seconds, ticketsPerSecond: seconds > 0 ? Math.round(expired / seconds) : expired, interrupted: helpers.abortSignal.aborted }, "expiry sweep finished");
+  });
+}
