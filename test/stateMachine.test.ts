@@ -2,7 +2,7 @@
 // order status, the guard trigger and bad input. Real PostgreSQL, this file's own database.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { counts, createOrder, driveTo } from "./support/fixtures.ts";
+import { counts, createOrder, driveTo, JOBS_SQL } from "./support/fixtures.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
 
 const STATUSES = ["usable", "used", "refunded", "changing", "changed", "expired"] as const;
@@ -243,7 +243,8 @@ describe("guard and privileges", () => {
       client.release();
     }
     const { rows: jobs } = await db.pool.query(
-      "select task_identifier, payload->>'event_id' as event_id, run_at > now() + interval '50 minutes' as later from graphile_worker.jobs where task_identifier in ('check_order','ticket_refund_requested','ticket_change_requested') order by task_identifier",
+      `select task_identifier, payload->>'event_id' as event_id, run_at > now() + interval '50 minutes' as later
+         from (${JOBS_SQL}) j where task_identifier in ('check_order','ticket_refund_requested','ticket_change_requested') order by task_identifier`,
     );
     assert.deepEqual(
       jobs.map((j) => [j.task_identifier, j.event_id, j.later]),

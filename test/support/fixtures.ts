@@ -46,3 +46,7 @@ export async function counts(db: Queryable, ticketId: number) {
   if (!row) throw new Error(`no ticket ${ticketId}`);
   return { audit: Number(row.audit), outbox: Number(row.outbox), jobs: Number(row.jobs), status: row.status, seq: Number(row.seq) };
 }
+
+/** graphile-worker's jobs with their payloads (its public `jobs` view leaves the payload out). */
+export const JOBS_SQL = `select t.identifier as task_identifier, j.payload, j.run_at, j.key, j.attempts, j.max_attempts, j.last_error, j.locked_by
+  from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id`;
