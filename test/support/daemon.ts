@@ -1,0 +1,36 @@
+import { Writable } from "node:stream";
+import { loadEnv } from "../../src/config/env.ts";
+import type { LifecycleConfig } from "../../src/config/lifecycleConfig.ts";
+import { startDaemon, type Daemon } from "../../src/daemon.ts";
+import { createLogger } from "../../src/logger.ts";
+import type { TestDatabase } from "./database.ts";
+
+export interface TestDaemon extends Daemon {
+  /** Every log line the daemon wrote, parsed. */
+  logs: Array<Record<string, unknown>>;
+}
+
+/** The real daemon (runner, tasks, crontab, HTTP) on this test file's database, logs captured. */
+export async function startTestDaemon(db: TestDatabase, env: Record<string, string> = {}, config?: LifecycleConfig): Promise<TestDaemon> {
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of chunk.toString().split("\n")) if (line) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const parsedEnv = loadEnv({ HTTP_PORT: "0", LOG_LEVEL: "debug", WORKER_CONCURRENCY: "4", ...env, DATABASE_URL: db.url });
+  const daemon = await startDaemon(parsedEnv, createLogger(parsedEnv.LOG_LEVEL, sink), config);
+  return Object.assign(daemon, { logs });
+}
+
+/** Polls `probe` until it returns a truthy value or the deadline passes (then throws with `what`). */
+export async function waitFor<T>(what: string, probe: () => Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
