@@ -44,8 +44,9 @@ create table ticketing.tickets (
   updated_at timestamptz not null default now()
 );
 create index tickets_order_status_idx on ticketing.tickets (order_id, status);
--- The expiry sweep reads only usable tickets by validity: a small partial index, not a scan.
-create index tickets_expiry_idx on ticketing.tickets (valid_end) where status = 'usable';
+-- The expiry sweep reads only usable tickets by validity: a small partial index, not a scan. The id
+-- makes (valid_end, id) a unique position a sweep can resume after (ticketing.expire_batch).
+create index tickets_expiry_idx on ticketing.tickets (valid_end, id) where status = 'usable';
 
 create table ticketing.ticket_status_audit (
   id          bigint generated always as identity primary key,

@@ -95,7 +95,7 @@ begin
            completed_at = case when agg.all_refunded then null else clock_timestamp() end,
            cancelled_at = case when agg.all_refunded then clock_timestamp() end
       from agg
-     where o.id = agg.order_id and o.status = 'open' and agg.all_terminal
+     where o.id = any(p_order_ids) and o.id = agg.order_id and o.status = 'open' and agg.all_terminal
     returning o.id, o.status, coalesce(o.completed_at, o.cancelled_at) as at
   ), ev as (
     insert into ticketing.outbox (event_id, type, order_id, payload)
@@ -148,10 +148,15 @@ begin
 
   with input as (
     select t.id, t.order_id, t.status as prev_status, tr.event_type,
-           exists (select 1 from ticketing.ticket_status_audit a
-                    where a.ticket_id = t.id and a.new_status = p_new_status and a.event_id = p_event_id) as dup
+           d.dup is not null as dup
       from ticketing.tickets t
       left join ticketing.transitions tr on tr.from_status = t.status and tr.to_status = p_new_status
+      -- A ticket that never changed (seq 0) has no audit row to repeat; the others cost one probe of the
+      -- idempotency key each (LIMIT keeps the planner from turning it into a scan of the whole audit).
+      left join lateral (select true as dup from ticketing.ticket_status_audit a
+                          where t.seq > 0 and a.ticket_id = t.id and a.new_status = p_new_status
+                            and a.event_id = p_event_id
+                          limit 1) d on true
      where t.id = any(p_ticket_ids)
   ), upd as (
     update ticketing.tickets t

@@ -1,11 +1,13 @@
-// `ticket-lifecycle run`: migrations, the graphile-worker runner with our tasks and schedule, the HTTP
-// endpoints. Shutdown order: runner (running jobs finish or are released), HTTP, pool, embedded server.
+// `ticket-lifecycle run`: migrations, the graphile-worker runner with our tasks and schedule, the outbox
+// dispatcher, the HTTP endpoints. Shutdown order: runner (running jobs finish or are released), dispatcher
+// (its current round finishes), HTTP, pool, embedded server.
 import { run, type Runner } from "graphile-worker";
 import type { Env } from "./config/env.ts";
 import type { LifecycleConfig } from "./config/lifecycleConfig.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrate.ts";
 import { ruleServices } from "./decide.ts";
+import { startDispatcher } from "./delivery/dispatcher.ts";
 import type { TaskDeps } from "./deps.ts";
 import { graphileLogger } from "./graphileLogger.ts";
 import { startHttpServer } from "./http/server.ts";
@@ -23,14 +25,19 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** Connections: one per concurrent job, one per extra sweep lane, plus the runner's own and the HTTP checks. */
+/**
+ * Connections: one per concurrent job, one per extra sweep lane, plus the runner's own and the HTTP
+ * checks (8), plus the outbox dispatcher's round and its gauge, prune and timer queries (3).
+ */
 export function poolSizeFor(env: Env): number {
-  return env.WORKER_CONCURRENCY + 8;
+  return env.WORKER_CONCURRENCY + 11;
 }
 
 export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfig): Promise<Daemon> {
   const schedule = loadSchedule(config);
   const db = await openDatabase(env, log, poolSizeFor(env));
+  // What has started so far, stopped again if a later step of start-up fails.
+  const started: Array<{ stop(): Promise<void> }> = [];
   try {
     await migrate(db.pool, db.connectionString, log);
     const metrics = createMetrics();
@@ -44,6 +51,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
       pollInterval: 2000,
       logger: graphileLogger(log),
     });
+    started.push(runner);
     let running = true;
     runner.promise.then(
       () => (running = false),
@@ -61,6 +69,8 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
         return false;
       }
     };
+    const dispatcher = startDispatcher({ pool: db.pool, connectionString: db.connectionString, env, log, metrics });
+    started.push(dispatcher);
     const http = env.HTTP_PORT ? await startHttpServer(env.HTTP_PORT, env.HTTP_HOST, { registry: metrics.registry, ready }) : undefined;
     log.info({ concurrency: env.WORKER_CONCURRENCY, httpPort: http?.port, tasks: Object.keys(buildTaskList(deps)) }, "daemon running");
     return {
@@ -71,12 +81,14 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
       ready,
       async stop() {
         await runner.stop();
+        await dispatcher.stop();
         await http?.close();
         await db.close();
         log.info("daemon stopped");
       },
     };
   } catch (error) {
+    for (const part of started) await part.stop().catch(() => {});
     await db.close().catch(() => {});
     throw error;
   }

@@ -1,9 +1,11 @@
 import type { Env } from "../config/env.ts";
 import type { LifecycleConfig } from "../config/lifecycleConfig.ts";
 import type { Logger } from "../logger.ts";
+import { demoCommand } from "./demo.ts";
 import { expireCommand } from "./expire.ts";
 import { migrateCommand } from "./migrate.ts";
 import { runCommand } from "./run.ts";
+import { statusCommand } from "./status.ts";
 
 export interface CommandContext {
   env: Env;
@@ -19,4 +21,6 @@ export const commands: Record<string, Command> = {
   run: runCommand,
   migrate: migrateCommand,
   expire: expireCommand,
+  status: statusCommand,
+  demo: demoCommand,
 };

@@ -5,7 +5,7 @@
 // recognised instead of failing start-up with an empty error.
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes, createHash } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -81,6 +81,7 @@ export async function startEmbeddedPostgres(rootDir: string, database: string, l
   const user = osUser();
   const asUser = user ? { uid: user.uid, gid: user.gid } : {};
   mkdirSync(root, { recursive: true });
+  if (user) openAncestorsTo(dataDir, user.uid, log);
 
   let state: State;
   if (!existsSync(path.join(dataDir, "PG_VERSION"))) {
@@ -107,7 +108,7 @@ export async function startEmbeddedPostgres(rootDir: string, database: string, l
     if (!existsSync(logFile)) writeFileSync(logFile, "");
     chownSync(logFile, user.uid, user.gid);
     await run("test", ["-w", dataDir], asUser).catch(() => {
-      throw new Error(`the OS user postgres cannot write ${dataDir}: a parent folder is closed to it; set DATABASE_URL or move the project`);
+      throw new Error(`the OS user postgres cannot write ${dataDir}; set DATABASE_URL or move the project`);
     });
   }
 
@@ -153,6 +154,22 @@ export async function startEmbeddedPostgres(rootDir: string, database: string, l
       await run(bins.pg_ctl, ["stop", "-D", dataDir, "-m", "fast", "-w", "-t", "60"], asUser);
     },
   };
+}
+
+/**
+ * The server runs as `postgres`, so it must be able to pass through every folder above its data
+ * directory; a checkout inside a private folder (mktemp -d, /root) would lock it out. Adds only the
+ * search bit for others, never read.
+ */
+function openAncestorsTo(dir: string, uid: number, log: Logger): void {
+  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+    const stat = statSync(current);
+    if (stat.uid !== uid && (stat.mode & 0o001) === 0) {
+      chmodSync(current, (stat.mode & 0o7777) | 0o001);
+      log.warn({ folder: current }, "let the postgres OS user pass through a private folder (search bit only)");
+    }
+    if (current === path.dirname(current)) return;
+  }
 }
 
 async function isRunning(pgCtl: string, dataDir: string, asUser: object): Promise<boolean> {

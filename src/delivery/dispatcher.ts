@@ -1,0 +1,172 @@
+// The outbox dispatcher: one long-running loop per daemon process that delivers ticketing.outbox events
+// to NOTIFICATION_URL (or pg_notify without it), at least once and, per ticket, in order. It wakes on
+// LISTEN ticketing_outbox and polls as well, so a lost notification or a backed-off event is never stuck.
+import type pg from "pg";
+import { z } from "zod";
+import type { Env } from "../config/env.ts";
+import { formatZodError } from "../config/formatZodError.ts";
+import type { Logger } from "../logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { retryDelayMs } from "./backoff.ts";
+import { claimEvents } from "./claimEvents.ts";
+import { deliverInOrder } from "./deliverInOrder.ts";
+import { createHttpSink, type HttpSink } from "./httpSink.ts";
+import { notifyEvents } from "./notifySink.ts";
+import { listenForOutbox } from "./outboxListener.ts";
+import { msUntilNextAttempt, outboxBacklog } from "./outboxStats.ts";
+import { every } from "./periodic.ts";
+import { pruneOutbox } from "./pruneOutbox.ts";
+import { recordOutcomes, type FailedDelivery } from "./recordOutcomes.ts";
+import { createWakeSignal } from "./wakeSignal.ts";
+
+export interface DispatcherDeps {
+  pool: pg.Pool;
+  /** For the LISTEN connection, which lives outside the pool. */
+  connectionString: string;
+  env: Env;
+  log: Logger;
+  metrics: Metrics;
+}
+
+const ms = (max: number) => z.number().int().min(1).max(max);
+
+export const dispatcherOptionsSchema = z.object({
+  /** Events claimed per round (one transaction). */
+  batchSize: z.number().int().min(1).max(10_000).default(500),
+  /** HTTP requests in flight, each on a kept-alive connection. */
+  concurrency: z.number().int().min(1).max(512).default(32),
+  /** Longest sleep between rounds when no notification comes. */
+  pollIntervalMs: ms(3_600_000).default(5_000),
+  /** First retry delay of a failed event; it doubles per failure up to backoffMaxMs (jittered). */
+  backoffBaseMs: ms(3_600_000).default(1_000),
+  backoffMaxMs: ms(86_400_000).default(3_600_000),
+  /** How often delivered events older than OUTBOX_RETENTION_HOURS are deleted, and how many per statement. */
+  pruneIntervalMs: ms(86_400_000).default(300_000),
+  pruneChunk: z.number().int().min(1).max(100_000).default(5_000),
+  /** How often the outbox_backlog and outbox_oldest_undelivered_seconds gauges are read from the database. */
+  gaugeIntervalMs: ms(3_600_000).default(5_000),
+});
+export type DispatcherOptions = z.input<typeof dispatcherOptionsSchema>;
+
+/** Database errors (a restart, a failover) pause the loop this long at first, doubling up to the max. */
+const DB_RETRY = { baseMs: 200, maxMs: 30_000 };
+/** A timer set for a backed-off event fires this much after its due time, so the claim finds it due. */
+const DUE_SLACK_MS = 5;
+
+export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions = {}): { stop(): Promise<void> } {
+  const parsed = dispatcherOptionsSchema.safeParse(options);
+  if (!parsed.success) throw new Error(`invalid dispatcher options: ${formatZodError(parsed.error)}`);
+  const opts = parsed.data;
+  const { pool, env, metrics } = deps;
+  const log = deps.log.child({ component: "outbox" });
+  const backoff = { baseMs: opts.backoffBaseMs, maxMs: Math.max(opts.backoffMaxMs, opts.backoffBaseMs) };
+  const sink: HttpSink | undefined = env.NOTIFICATION_URL
+    ? createHttpSink({ url: env.NOTIFICATION_URL, secret: env.NOTIFICATION_SECRET, timeoutMs: env.HTTP_TIMEOUT_MS, maxSockets: opts.concurrency })
+    : undefined;
+  let stopping = false;
+  const isStopping = () => stopping;
+  const wake = createWakeSignal();
+
+  /** One round in one transaction: claim, deliver, record. Returns how many events were tried. */
+  const round = async (): Promise<number> => {
+    const client = await pool.connect();
+    let failed: unknown;
+    try {
+      await client.query("begin");
+      const events = await claimEvents(client, opts.batchSize);
+      if (events.length === 0) {
+        await client.query("commit");
+        return 0;
+      }
+      if (!sink) {
+        await notifyEvents(client, events);
+        await recordOutcomes(client, events.map((e) => e.id), []);
+        await client.query("commit");
+        metrics.eventsDelivered.inc(events.length);
+        return events.length;
+      }
+      const outcome = await deliverInOrder(events, (event) => sink.deliver(event), opts.concurrency, isStopping);
+      const failures: FailedDelivery[] = outcome.failed.map(({ event, error }) => ({
+        id: event.id,
+        error,
+        retryInMs: retryDelayMs(event.attempts + 1, backoff),
+      }));
+      await recordOutcomes(client, outcome.delivered.map((e) => e.id), failures);
+      await client.query("commit");
+      metrics.eventsDelivered.inc(outcome.delivered.length);
+      metrics.deliveryFailures.inc(failures.length);
+      for (const [i, { event, error }] of outcome.failed.entries()) {
+        log.warn(
+          { eventId: event.eventId, type: event.type, ticketId: event.ticketId, orderId: event.orderId, attempts: event.attempts + 1, error, retryInMs: failures[i]?.retryInMs },
+          "event delivery failed; will retry",
+        );
+      }
+      return outcome.delivered.length + outcome.failed.length;
+    } catch (error) {
+      failed = error;
+      await client.query("rollback").catch(() => {});
+      throw error;
+    } finally {
+      // A client whose round failed may hold a broken connection: the pool discards it.
+      client.release(failed instanceof Error ? failed : undefined);
+    }
+  };
+
+  const idleWaitMs = async (): Promise<number> => {
+    const untilDue = await msUntilNextAttempt(pool);
+    return untilDue === null ? opts.pollIntervalMs : Math.min(opts.pollIntervalMs, Math.max(0, untilDue) + DUE_SLACK_MS);
+  };
+
+  const loop = async () => {
+    let dbFailures = 0;
+    while (!stopping) {
+      try {
+        wake.clear();
+        const tried = await round();
+        dbFailures = 0;
+        // More may be waiting: go again at once. An empty round (or one whose events all wait behind
+        // another daemon) sleeps until a notification, the next backed-off event or the poll.
+        if (tried > 0) continue;
+        await wake.sleep(await idleWaitMs());
+      } catch (error) {
+        dbFailures += 1;
+        const retryInMs = retryDelayMs(dbFailures, DB_RETRY);
+        log.warn({ err: error, failures: dbFailures, retryInMs }, "outbox round failed; retrying");
+        await wake.sleep(retryInMs);
+      }
+    }
+  };
+
+  const listener = listenForOutbox({ connectionString: deps.connectionString, log, onWake: wake.wake, reconnect: DB_RETRY });
+  const running = loop();
+  const gauges = every(
+    opts.gaugeIntervalMs,
+    async () => {
+      const backlog = await outboxBacklog(pool);
+      metrics.outboxBacklog.set(backlog.undelivered);
+      metrics.outboxOldestAge.set(backlog.oldestAgeSeconds);
+    },
+    (error) => log.warn({ err: error }, "could not read the outbox backlog"),
+  );
+  const pruner = every(
+    opts.pruneIntervalMs,
+    async () => {
+      const deleted = await pruneOutbox(pool, env.OUTBOX_RETENTION_HOURS, opts.pruneChunk, isStopping);
+      if (deleted > 0) log.info({ deleted, retentionHours: env.OUTBOX_RETENTION_HOURS }, "pruned delivered outbox events");
+    },
+    (error) => log.warn({ err: error }, "outbox pruning failed"),
+  );
+  log.info({ sink: sink ? "http" : "pg_notify", signed: Boolean(sink && env.NOTIFICATION_SECRET), batchSize: opts.batchSize, concurrency: opts.concurrency }, "outbox dispatcher running");
+
+  return {
+    /** Lets the current round finish (requests in flight complete, untried events stay queued), then releases everything. */
+    async stop() {
+      stopping = true;
+      wake.wake();
+      await running;
+      await Promise.all([gauges.stop(), pruner.stop(), listener.close()]);
+      sink?.close();
+      log.info("outbox dispatcher stopped");
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+
+export const BIN = path.resolve("bin/ticket-lifecycle.js");
+
+export interface CliRun {
+  child: ChildProcess;
+  /** stdout + stderr lines so far. */
+  lines: string[];
+  /** Resolves with the first line matching `pattern`, rejects after the deadline. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  exit: Promise<number | null>;
+}
+
+/** Runs the real CLI as a child process (env replaces DATABASE_URL & co. entirely when given). */
+export function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): CliRun {
+  const env: Record<string, string | undefined> = { ...process.env, LOG_LEVEL: "info", HTTP_PORT: "0", ...options.env };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd: options.cwd ?? process.cwd() });
+  const lines: string[] = [];
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  const onData = (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n")) {
+      if (!line) continue;
+      lines.push(line);
+      for (const w of waiters.filter((w) => w.pattern.test(line))) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    exit,
+    waitForLine(pattern, timeoutMs = 60_000) {
+      const seen = lines.find((l) => pattern.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${lines.slice(-20).join("\n")}`)), timeoutMs);
+        waiters.push({
+          pattern,
+          resolve: (line) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        });
+        exit.then(() => setTimeout(() => reject(new Error(`process exited before a line matched ${pattern}:\n${lines.slice(-20).join("\n")}`)), 100));
+      });
+    },
+  };
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
