@@ -248,9 +248,9 @@ $$;
 -- Applies the refund-processing / change-service decision in one transaction. A target status other
 -- than the kind's own (refund -> refunded, change -> changed), or one the state machine refuses from
 -- the ticket's status, fails the request and raises an alert; the ticket is not touched.
--- Outcome: succeeded / rejected / finished (already decided earlier).
+-- Outcome: succeeded / rejected / finished (already decided earlier), with the orders it completed.
 create function ticketing.apply_decision(p_event_id text, p_target_status text, p_valid_end timestamptz, p_meta jsonb)
-returns text
+returns table (outcome text, completed_orders integer, cancelled_orders integer)
 language plpgsql
 set search_path = ticketing, pg_temp
 as $$
@@ -259,24 +259,29 @@ declare
   v_expected text;
   v_outcome text;
   v_meta jsonb;
+  v_completed integer := 0;
+  v_cancelled integer := 0;
 begin
   select * into r from ticketing.ticket_requests q where q.event_id = p_event_id for update;
   if not found or r.status <> 'pending' then
-    return 'finished';
+    return query select 'finished', 0, 0;
+    return;
   end if;
   v_meta := r.meta || coalesce(p_meta, '{}');
   v_expected := case r.kind when 'refund' then 'refunded' else 'changed' end;
   if p_target_status is distinct from v_expected then
     perform ticketing.fail_request(p_event_id,
       format('%s decision target_status %L is not %L', r.kind, p_target_status, v_expected), true);
-    return 'rejected';
+    return query select 'rejected', 0, 0;
+    return;
   end if;
 
-  select a.outcome into v_outcome
+  select a.outcome, a.completed_orders, a.cancelled_orders into v_outcome, v_completed, v_cancelled
     from ticketing.apply_transitions(array[r.ticket_id], v_expected, p_event_id, format('ticket.%s.decided', r.kind), v_meta) a;
   if v_outcome in ('illegal', 'unknown') then
     perform ticketing.fail_request(p_event_id, ticketing.describe_refusal(r.ticket_id, v_expected), true);
-    return 'rejected';
+    return query select 'rejected', 0, 0;
+    return;
   end if;
 
   if r.kind = 'change' and p_valid_end is not null then
@@ -288,7 +293,7 @@ begin
      set status = 'succeeded', error = null, locked_until = null,
          updated_at = clock_timestamp(), finished_at = clock_timestamp()
    where q.event_id = p_event_id;
-  return 'succeeded';
+  return query select 'succeeded', v_completed, v_cancelled;
 end $$;
 
 -- Client functions: what other services call (SECURITY DEFINER, granted to ticketing_client).

@@ -1,10 +1,11 @@
 import { Logger as GraphileLogger, type LogLevel } from "graphile-worker";
 import type { Logger } from "./logger.ts";
 
-const levels: Record<LogLevel, "error" | "warn" | "info" | "debug"> = {
+// graphile-worker logs every completed job at info; at thousands of jobs a second that belongs in debug.
+const levels: Record<LogLevel, "error" | "warn" | "debug"> = {
   error: "error",
   warning: "warn",
-  info: "info",
+  info: "debug",
   debug: "debug",
 };
 

@@ -67,7 +67,9 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
         if (begun === "finished") return;
       }
       const decision = await deps.decide[kind]({ event_id: eventId, kind, ticket_id: ticketId, order_id: claim.orderId, meta: claim.meta });
-      const outcome = await applyDecision(deps.pool, eventId, decision);
+      const { outcome, completedOrders, cancelledOrders } = await applyDecision(deps.pool, eventId, decision);
+      deps.metrics.ordersCompleted.inc(completedOrders);
+      deps.metrics.ordersCancelled.inc(cancelledOrders);
       if (outcome === "succeeded") {
         deps.metrics.requestsFinished.inc({ kind, outcome: "succeeded" });
         if (kind === "refund") deps.metrics.refundSucceeded.inc();

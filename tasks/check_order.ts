@@ -16,7 +16,9 @@ export function checkOrder(deps: TaskDeps): Task {
       return;
     }
     const orderId = parsed.data.order_id;
-    const { status, openTickets } = await recomputeOrder(deps.pool, orderId);
+    const { status, openTickets, completedNow, cancelledNow } = await recomputeOrder(deps.pool, orderId);
+    if (completedNow) deps.metrics.ordersCompleted.inc();
+    if (cancelledNow) deps.metrics.ordersCancelled.inc();
     if (status === null) log.warn({ orderId }, "order check: unknown order");
     else log.info({ orderId, status, openTickets }, status === "open" ? "order check: order not final yet" : "order check: order final");
   };

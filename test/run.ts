@@ -24,8 +24,8 @@ if (!adminUrl) {
 
 const admin = new pg.Client({ connectionString: adminUrl });
 await admin.connect();
-const { rows } = await admin.query<{ version: string }>("show server_version");
-console.log(`# PostgreSQL ${rows[0]?.version} for ${files.length} test file(s)`);
+const { rows } = await admin.query<{ server_version: string }>("show server_version");
+console.log(`# PostgreSQL ${rows[0]?.server_version} for ${files.length} test file(s)`);
 await admin.query(`drop database if exists ${TEMPLATE_DB}`);
 await admin.query(`create database ${TEMPLATE_DB}`);
 await admin.end();

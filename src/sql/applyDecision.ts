@@ -1,11 +1,18 @@
 import type { Decision } from "../adapters/ruleService.ts";
 import type { Queryable } from "./queryable.ts";
 
-/** Applies a refund/change decision in one transaction: succeeded / rejected / finished. */
-export async function applyDecision(db: Queryable, eventId: string, decision: Decision): Promise<"succeeded" | "rejected" | "finished"> {
-  const { rows } = await db.query<{ outcome: "succeeded" | "rejected" | "finished" }>(
-    "select ticketing.apply_decision($1, $2, $3, $4) as outcome",
+export interface DecisionResult {
+  outcome: "succeeded" | "rejected" | "finished";
+  completedOrders: number;
+  cancelledOrders: number;
+}
+
+/** Applies a refund/change decision in one transaction (ticketing.apply_decision). */
+export async function applyDecision(db: Queryable, eventId: string, decision: Decision): Promise<DecisionResult> {
+  const { rows } = await db.query<{ outcome: DecisionResult["outcome"]; completed_orders: number; cancelled_orders: number }>(
+    "select * from ticketing.apply_decision($1, $2, $3, $4)",
     [eventId, decision.target_status, decision.valid_end ?? null, decision.meta ?? {}],
   );
-  return rows[0]?.outcome ?? "finished";
+  const row = rows[0];
+  return { outcome: row?.outcome ?? "finished", completedOrders: row?.completed_orders ?? 0, cancelledOrders: row?.cancelled_orders ?? 0 };
 }

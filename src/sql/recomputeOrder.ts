@@ -1,8 +1,11 @@
 import type { Queryable } from "./queryable.ts";
 
-/** Recomputes one order's status from its tickets and returns it with the count of tickets not yet terminal. */
-export async function recomputeOrder(db: Queryable, orderId: number): Promise<{ status: string | null; openTickets: number }> {
-  await db.query("select * from ticketing.recompute_orders(array[$1::bigint])", [orderId]);
+/** Recomputes one order's status from its tickets: its status now, tickets not yet terminal, and whether this call finished it. */
+export async function recomputeOrder(
+  db: Queryable,
+  orderId: number,
+): Promise<{ status: string | null; openTickets: number; completedNow: boolean; cancelledNow: boolean }> {
+  const { rows: changed } = await db.query<{ completed: number; cancelled: number }>("select * from ticketing.recompute_orders(array[$1::bigint])", [orderId]);
   const { rows } = await db.query<{ status: string; open_tickets: string }>(
     `select o.status,
             (select count(*) from ticketing.tickets t join ticketing.ticket_statuses s on s.status = t.status
@@ -10,5 +13,10 @@ export async function recomputeOrder(db: Queryable, orderId: number): Promise<{ 
        from ticketing.orders o where o.id = $1`,
     [orderId],
   );
-  return { status: rows[0]?.status ?? null, openTickets: Number(rows[0]?.open_tickets ?? 0) };
+  return {
+    status: rows[0]?.status ?? null,
+    openTickets: Number(rows[0]?.open_tickets ?? 0),
+    completedNow: (changed[0]?.completed ?? 0) > 0,
+    cancelledNow: (changed[0]?.cancelled ?? 0) > 0,
+  };
 }
