@@ -43,7 +43,7 @@ begin
 end $$;
 
 -- Counts consecutive failed runs of a task; the threshold-th failure in a row raises one alert and a
--- success clears it.
+-- success clears it (and a job_stalled alert of the same task, see src/maintenance/alertMonitor.ts).
 create function ticketing.record_job_result(p_task text, p_ok boolean, p_error text default null, p_threshold integer default 3)
 returns table (consecutive_failures integer, alert_raised boolean)
 language plpgsql
@@ -66,6 +66,7 @@ begin
 
   if p_ok then
     perform ticketing.clear_alert('job_failing:' || p_task);
+    perform ticketing.clear_alert('job_stalled:' || p_task);
   elsif v_failures >= p_threshold then
     v_raised := ticketing.raise_alert('job_failing:' || p_task, 'job_failing',
       format('%s failed %s runs in a row', p_task, v_failures),

@@ -12,8 +12,7 @@ export function withJobHealth(deps: TaskDeps, task: string, body: (payload: unkn
     try {
       await body(payload, helpers);
       stop({ result: "success" });
-      const health = await recordJobResult(deps.pool, task, { ok: true });
-      deps.metrics.consecutiveFailures.set({ task }, health.consecutiveFailures);
+      await recordJobResult(deps.pool, task, { ok: true });
     } catch (error) {
       stop({ result: "failure" });
       const message = error instanceof Error ? error.message : String(error);
@@ -21,7 +20,6 @@ export function withJobHealth(deps: TaskDeps, task: string, body: (payload: unkn
         deps.log.error({ task, jobId: helpers.job.id, err: recordError }, "could not record the job failure");
         return undefined;
       });
-      if (health) deps.metrics.consecutiveFailures.set({ task }, health.consecutiveFailures);
       deps.log.error({ task, jobId: helpers.job.id, err: error, consecutiveFailures: health?.consecutiveFailures }, "job run failed");
       if (health?.alertRaised) {
         deps.log.error({ alert: "job_failing", task, consecutiveFailures: health.consecutiveFailures }, "alert raised: job failing repeatedly");

@@ -1,7 +1,12 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Queryable } from "../sql/queryable.ts";
 
-/** Every metric the daemon exports, in one registry per daemon (tests run several in one process). */
-export function createMetrics() {
+/**
+ * Every metric the daemon exports, in one registry per daemon (tests run several in one process).
+ * With `db`, the alert and job-health gauges are read from the database at each scrape: they are
+ * counted there, across every daemon process.
+ */
+export function createMetrics(db?: Queryable) {
   const registry = new Registry();
   const registers = [registry];
   return {
@@ -20,8 +25,32 @@ export function createMetrics() {
       registers,
     }),
     sweepBatchSize: new Histogram({ name: "expire_batch_tickets", help: "Tickets expired per sweep batch", buckets: [0, 1, 10, 50, 100, 200, 500, 1000, 5000, 10000], registers }),
-    consecutiveFailures: new Gauge({ name: "job_consecutive_failures", help: "Consecutive failed runs per task, as counted in the database", labelNames: ["task"] as const, registers }),
-    alertsActive: new Gauge({ name: "alerts_active", help: "Active alerts by kind", labelNames: ["kind"] as const, registers }),
+    consecutiveFailures: new Gauge({
+      name: "job_consecutive_failures",
+      help: "Consecutive failed runs per task, as counted in the database",
+      labelNames: ["task"] as const,
+      registers,
+      async collect() {
+        if (!db) return;
+        const { rows } = await db.query<{ task: string; n: number }>("select task, consecutive_failures as n from ticketing.job_health");
+        this.reset();
+        for (const row of rows) this.set({ task: row.task }, row.n);
+      },
+    }),
+    alertsActive: new Gauge({
+      name: "alerts_active",
+      help: "Active alerts by kind (job_failing, job_stalled, request_rejected)",
+      labelNames: ["kind"] as const,
+      registers,
+      async collect() {
+        if (!db) return;
+        const { rows } = await db.query<{ kind: string; n: number }>(
+          "select k.kind, count(a.id)::int as n from (values ('job_failing'), ('job_stalled'), ('request_rejected')) k(kind) left join ticketing.alerts a on a.kind = k.kind and a.cleared_at is null group by k.kind",
+        );
+        this.reset();
+        for (const row of rows) this.set({ kind: row.kind }, row.n);
+      },
+    }),
     outboxBacklog: new Gauge({ name: "outbox_backlog", help: "Undelivered outbox events", registers }),
     outboxOldestAge: new Gauge({ name: "outbox_oldest_undelivered_seconds", help: "Age of the oldest undelivered outbox event", registers }),
     eventsDelivered: new Counter({ name: "events_delivered_total", help: "Outbox events delivered", registers }),
