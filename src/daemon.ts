@@ -13,6 +13,7 @@ import { graphileLogger } from "./graphileLogger.ts";
 import { startHttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
+import { startAlertMonitor } from "./maintenance/alertMonitor.ts";
 import { loadSchedule } from "./schedule.ts";
 import { buildTaskList } from "./taskList.ts";
 
@@ -40,7 +41,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
   const started: Array<{ stop(): Promise<void> }> = [];
   try {
     await migrate(db.pool, db.connectionString, log);
-    const metrics = createMetrics();
+    const metrics = createMetrics(db.pool);
     const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env) };
     const runner = await run({
       pgPool: db.pool,
@@ -71,6 +72,8 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
     };
     const dispatcher = startDispatcher({ pool: db.pool, connectionString: db.connectionString, env, log, metrics });
     started.push(dispatcher);
+    const alertMonitor = startAlertMonitor({ pool: db.pool, log, schedule, watchingSince: new Date() });
+    started.push(alertMonitor);
     const http = env.HTTP_PORT ? await startHttpServer(env.HTTP_PORT, env.HTTP_HOST, { registry: metrics.registry, ready }) : undefined;
     log.info({ concurrency: env.WORKER_CONCURRENCY, httpPort: http?.port, tasks: Object.keys(buildTaskList(deps)) }, "daemon running");
     return {
@@ -82,6 +85,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
       async stop() {
         await runner.stop();
         await dispatcher.stop();
+        await alertMonitor.stop();
         await http?.close();
         await db.close();
         log.info("daemon stopped");
