@@ -1,18 +1,17 @@
 -- Least privilege. Roles are cluster-wide, so they are created once and shared by every database
 -- of the cluster; a concurrent migration of another database may create them first.
 do $$
+declare
+  v_role text;
 begin
-  if not exists (select 1 from pg_roles where rolname = 'ticketing_client') then
-    create role ticketing_client nologin;
-  end if;
-exception when duplicate_object or unique_violation then null;
-end $$;
-do $$
-begin
-  if not exists (select 1 from pg_roles where rolname = 'ticketing_reader') then
-    create role ticketing_reader nologin;
-  end if;
-exception when duplicate_object or unique_violation then null;
+  foreach v_role in array array['ticketing_client', 'ticketing_reader'] loop
+    begin
+      if not exists (select 1 from pg_roles where rolname = v_role) then
+        execute format('create role %I nologin', v_role);
+      end if;
+    exception when duplicate_object or unique_violation then null;
+    end;
+  end loop;
 end $$;
 
 revoke all on schema ticketing from public;
