@@ -19,9 +19,10 @@ test("two runners sweeping 20,000 tickets together: each expired exactly once, e
     "insert into ticketing.tickets (id, order_id, valid_end) select g, (g - 1) / 4 + 1, now() - interval '1 minute' from generate_series(1, $1) g",
     [orders * 4],
   );
-  const daemons = await Promise.all([startTestDaemon(db), startTestDaemon(db)]);
+  // Each runner holds at most two jobs at once, so the four sweeps below land on both.
+  const daemons = await Promise.all([startTestDaemon(db, { WORKER_CONCURRENCY: "2" }), startTestDaemon(db, { WORKER_CONCURRENCY: "2" })]);
   try {
-    // Two sweeps at once, outside the shared queue, so both runners really work the same backlog.
+    // Sweeps outside the shared queue, so both runners really work the same backlog at the same time.
     await db.pool.query("select graphile_worker.add_job('expire_tickets', '{\"batch_size\": 200}'::json) from generate_series(1, 4)");
     await waitFor(
       "backlog drained",
