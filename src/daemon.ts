@@ -28,10 +28,10 @@ export interface Daemon {
 
 /**
  * Connections: one per concurrent job, one per extra sweep lane, plus the runner's own and the HTTP
- * checks (8), plus the outbox dispatcher's round and its gauge, prune and timer queries (3).
+ * checks (8), plus the outbox dispatcher's two lanes and its gauge, prune and timer queries (4).
  */
 export function poolSizeFor(env: Env): number {
-  return env.WORKER_CONCURRENCY + 11;
+  return env.WORKER_CONCURRENCY + 12;
 }
 
 export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfig): Promise<Daemon> {

@@ -145,6 +145,30 @@ describe("delivery to NOTIFICATION_URL", () => {
       }
     }));
 
+  test("no answer within HTTP_TIMEOUT_MS is a failure, retried like any other", () =>
+    withDatabase(async (db) => {
+      let slow = true;
+      const stub = await startHttpStub(() => ({ status: 200, delayMs: slow ? 1_000 : 0 }));
+      const { ticketIds } = await createOrder(db.pool, 1);
+      await driveTo(db.pool, ticketIds[0] as number, "refunded");
+      const running = dispatcher(db, { NOTIFICATION_URL: stub.url, HTTP_TIMEOUT_MS: "150" });
+      try {
+        const timedOut = await waitFor("a timed-out attempt recorded", async () => {
+          const rows = await outbox(db);
+          return rows.every((r) => r.attempts > 0) ? rows : undefined;
+        });
+        for (const row of timedOut) {
+          assert.equal(row.published_at, null);
+          assert.equal(row.last_error, "no answer within 150 ms");
+        }
+        slow = false;
+        await waitFor("delivered once the sink answers in time", () => allPublished(db));
+      } finally {
+        await running.stop();
+        await stub.close();
+      }
+    }));
+
   test("body and headers: the event as JSON, its event_id as idempotency key, no signature without a secret", () =>
     withDatabase(async (db) => {
       const stub = await startHttpStub(() => ({ status: 204 }));
@@ -343,7 +367,7 @@ describe("resilience", () => {
     withDatabase(async (db) => {
       const stub = await startHttpStub(() => ({ status: 200, delayMs: 300 }));
       for (let i = 0; i < 10; i++) await driveTo(db.pool, (await createOrder(db.pool, 1)).ticketIds[0] as number, "refunded");
-      const running = dispatcher(db, { NOTIFICATION_URL: stub.url }, { ...FAST, concurrency: 4 });
+      const running = dispatcher(db, { NOTIFICATION_URL: stub.url }, { ...FAST, concurrency: 4, lanes: 1 });
       await waitFor("four requests in flight", async () => stub.requests.length >= 4);
       await running.stop();
       const rows = await outbox(db);

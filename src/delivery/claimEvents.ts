@@ -19,14 +19,17 @@ export interface OutboxEvent {
 // Locks up to $1 due events for the caller's transaction, earliest due first.
 //
 // Per-ticket order, across daemons too: an event is delivered only when every earlier undelivered event
-// of its ticket is delivered before it, in this round or an earlier one. The outer NOT EXISTS drops an
-// event whose earlier sibling is not in this claim (not due yet, held by another daemon right now, or
-// past the limit); it stays locked until commit and is taken by a later round.
+// of its ticket is delivered before it, in this round or an earlier one. The final WHERE keeps an event
+// only if all its ticket's earlier undelivered events are in this claim too (as many claimed before it
+// as there are undelivered before it); the others (an earlier sibling not due yet, held by another
+// daemon right now, or past the limit) stay locked until commit and are taken by a later round. That
+// check is a per-row count on outbox_ticket_undelivered_idx: as an anti-join the planner would scan the
+// whole outbox.
 //
 // The scan follows outbox_undelivered_idx (next_attempt_at, id): it reads only due undelivered rows and
-// stops after $1, however many delivered rows are kept. The inner NOT EXISTS keeps that order safe: it
-// skips an event while an earlier sibling is due later than it (a retried event), so whenever an event
-// is within the limit, its ticket's first undelivered event is too. Without it, events queued behind a
+// stops after $1, however many delivered rows are kept. Its NOT EXISTS keeps that order safe: it skips
+// an event while an earlier sibling is due later than it (a retried event), so whenever an event is
+// within the limit, its ticket's first undelivered event is too. Without it, events queued behind a
 // retried event would sort first and could fill every batch while that event never made it in. Such an
 // event simply goes one round after the retried one.
 //
@@ -43,6 +46,9 @@ with due as (
    order by o.next_attempt_at, o.id
    limit $1
    for update skip locked
+), ranked as (
+  select d.*, row_number() over (partition by d.ticket_id order by d.id) - 1 as claimed_before
+    from due d
 )
 select d.id, d.event_id, d.type, d.ticket_id, d.order_id, d.attempts,
        json_build_object('event_id', d.event_id, 'type', d.type, 'ticket_id', d.ticket_id, 'order_id', d.order_id,
@@ -51,10 +57,10 @@ select d.id, d.event_id, d.type, d.ticket_id, d.order_id, d.attempts,
                          'payload', d.payload)::text as body,
        json_build_object('event_id', d.event_id, 'type', d.type, 'ticket_id', d.ticket_id, 'order_id', d.order_id,
                          'seq', d.seq)::text as notice
-  from due d
- where not exists (select 1 from ticketing.outbox e
-                    where e.ticket_id = d.ticket_id and e.published_at is null and e.id < d.id
-                      and e.id not in (select id from due))
+  from ranked d
+ where d.ticket_id is null
+    or d.claimed_before = (select count(*) from ticketing.outbox e
+                            where e.ticket_id = d.ticket_id and e.published_at is null and e.id < d.id)
  order by d.id`;
 
 /** Claims the next events to deliver; run it inside the transaction that records their outcome. */

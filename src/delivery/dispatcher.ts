@@ -1,6 +1,7 @@
-// The outbox dispatcher: one long-running loop per daemon process that delivers ticketing.outbox events
-// to NOTIFICATION_URL (or pg_notify without it), at least once and, per ticket, in order. It wakes on
-// LISTEN ticketing_outbox and polls as well, so a lost notification or a backed-off event is never stuck.
+// The outbox dispatcher: long-running loops ("lanes") in each daemon process that deliver ticketing.outbox
+// events to NOTIFICATION_URL (or pg_notify without it), at least once and, per ticket, in order. They
+// wake on LISTEN ticketing_outbox and poll as well, so a lost notification or a backed-off event is never
+// stuck. Not a graphile-worker job per event: one claim of hundreds of events costs one transaction.
 import type pg from "pg";
 import { z } from "zod";
 import type { Env } from "../config/env.ts";
@@ -33,8 +34,13 @@ const ms = (max: number) => z.number().int().min(1).max(max);
 export const dispatcherOptionsSchema = z.object({
   /** Events claimed per round (one transaction). */
   batchSize: z.number().int().min(1).max(10_000).default(500),
-  /** HTTP requests in flight, each on a kept-alive connection. */
+  /** HTTP requests in flight per lane, each on a kept-alive connection. */
   concurrency: z.number().int().min(1).max(512).default(32),
+  /**
+   * Rounds running at once, each its own transaction (SKIP LOCKED keeps them apart, the claim keeps each
+   * ticket in order): one lane's database work overlaps another's HTTP requests.
+   */
+  lanes: z.number().int().min(1).max(8).default(2),
   /** Longest sleep between rounds when no notification comes. */
   pollIntervalMs: ms(3_600_000).default(5_000),
   /** First retry delay of a failed event; it doubles per failure up to backoffMaxMs (jittered). */
@@ -61,7 +67,7 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
   const log = deps.log.child({ component: "outbox" });
   const backoff = { baseMs: opts.backoffBaseMs, maxMs: Math.max(opts.backoffMaxMs, opts.backoffBaseMs) };
   const sink: HttpSink | undefined = env.NOTIFICATION_URL
-    ? createHttpSink({ url: env.NOTIFICATION_URL, secret: env.NOTIFICATION_SECRET, timeoutMs: env.HTTP_TIMEOUT_MS, maxSockets: opts.concurrency })
+    ? createHttpSink({ url: env.NOTIFICATION_URL, secret: env.NOTIFICATION_SECRET, timeoutMs: env.HTTP_TIMEOUT_MS, maxSockets: opts.concurrency * opts.lanes })
     : undefined;
   let stopping = false;
   const isStopping = () => stopping;
@@ -117,28 +123,28 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
     return untilDue === null ? opts.pollIntervalMs : Math.min(opts.pollIntervalMs, Math.max(0, untilDue) + DUE_SLACK_MS);
   };
 
-  const loop = async () => {
+  const lane = async () => {
     let dbFailures = 0;
     while (!stopping) {
+      const seen = wake.generation();
       try {
-        wake.clear();
         const tried = await round();
         dbFailures = 0;
         // More may be waiting: go again at once. An empty round (or one whose events all wait behind
         // another daemon) sleeps until a notification, the next backed-off event or the poll.
         if (tried > 0) continue;
-        await wake.sleep(await idleWaitMs());
+        await wake.sleep(await idleWaitMs(), seen);
       } catch (error) {
         dbFailures += 1;
         const retryInMs = retryDelayMs(dbFailures, DB_RETRY);
         log.warn({ err: error, failures: dbFailures, retryInMs }, "outbox round failed; retrying");
-        await wake.sleep(retryInMs);
+        await wake.sleep(retryInMs, seen);
       }
     }
   };
 
   const listener = listenForOutbox({ connectionString: deps.connectionString, log, onWake: wake.wake, reconnect: DB_RETRY });
-  const running = loop();
+  const running = Promise.all(Array.from({ length: opts.lanes }, lane));
   const gauges = every(
     opts.gaugeIntervalMs,
     async () => {
@@ -156,10 +162,10 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
     },
     (error) => log.warn({ err: error }, "outbox pruning failed"),
   );
-  log.info({ sink: sink ? "http" : "pg_notify", signed: Boolean(sink && env.NOTIFICATION_SECRET), batchSize: opts.batchSize, concurrency: opts.concurrency }, "outbox dispatcher running");
+  log.info({ sink: sink ? "http" : "pg_notify", signed: Boolean(sink && env.NOTIFICATION_SECRET), batchSize: opts.batchSize, concurrency: opts.concurrency, lanes: opts.lanes }, "outbox dispatcher running");
 
   return {
-    /** Lets the current round finish (requests in flight complete, untried events stay queued), then releases everything. */
+    /** Lets the current rounds finish (requests in flight complete, untried events stay queued), then releases everything. */
     async stop() {
       stopping = true;
       wake.wake();

@@ -1,29 +1,27 @@
 /**
- * Lets the dispatcher sleep until a timeout or a wake-up, whichever comes first. A wake-up that arrives
- * while nobody sleeps is remembered, so a notification during a round is never lost.
+ * Lets the dispatcher's lanes sleep until a timeout or a wake-up, whichever comes first. Each wake-up
+ * starts a new generation; a lane that passes the generation it saw before its round returns at once
+ * from sleep if a wake-up came meanwhile, so a notification during a round is never lost.
  */
 export function createWakeSignal() {
-  let pending = false;
-  let wakeSleeper: (() => void) | undefined;
+  let generation = 0;
+  const sleepers = new Set<() => void>();
   return {
     wake() {
-      pending = true;
-      wakeSleeper?.();
+      generation += 1;
+      for (const sleeper of sleepers) sleeper();
     },
-    /** Forgets earlier wake-ups: called right before a round reads the outbox. */
-    clear() {
-      pending = false;
-    },
-    sleep(ms: number): Promise<void> {
-      if (pending) return Promise.resolve();
+    generation: () => generation,
+    sleep(ms: number, seenGeneration: number): Promise<void> {
+      if (generation !== seenGeneration) return Promise.resolve();
       return new Promise((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
+        const done = () => {
           clearTimeout(timer);
-          wakeSleeper = undefined;
+          sleepers.delete(done);
           resolve();
-        }
-        wakeSleeper = done;
+        };
+        const timer = setTimeout(done, ms);
+        sleepers.add(done);
       });
     },
   };
