@@ -15,8 +15,9 @@ begin
 end $$;
 
 revoke all on schema ticketing from public;
+-- PostgreSQL grants EXECUTE on every new function to PUBLIC, and a schema's default privileges cannot
+-- take that back: every migration that creates functions ends with this same revoke.
 revoke execute on all functions in schema ticketing from public;
-alter default privileges in schema ticketing revoke execute on functions from public;
 
 grant usage on schema ticketing to ticketing_client, ticketing_reader;
 grant select on all tables in schema ticketing to ticketing_client, ticketing_reader;

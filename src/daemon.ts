@@ -1,7 +1,9 @@
-// `ticket-lifecycle run`: migrations, the graphile-worker runner with our tasks and schedule, the outbox
-// dispatcher, the HTTP endpoints. Shutdown order: runner (running jobs finish or are released), dispatcher
-// (its current round finishes), HTTP, pool, embedded server.
-import { run, type Runner } from "graphile-worker";
+// `ticket-lifecycle run`: migrations, the lifeline (heartbeat + rescue of dead daemons' jobs), the
+// graphile-worker runner with our tasks and schedule, the outbox dispatcher, the alert monitor, the job
+// cleaner, the HTTP endpoints. Shutdown order: runner (running jobs finish or are released), lifeline
+// (retires this daemon), cleaner, dispatcher (its current round finishes), monitor, HTTP, pool, embedded server.
+import { EventEmitter } from "node:events";
+import { run, type Runner, type WorkerEvents } from "graphile-worker";
 import type { Env } from "./config/env.ts";
 import type { LifecycleConfig } from "./config/lifecycleConfig.ts";
 import { openDatabase, type Database } from "./db/database.ts";
@@ -14,6 +16,8 @@ import { startHttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { startAlertMonitor } from "./maintenance/alertMonitor.ts";
+import { startJobCleaner } from "./maintenance/jobCleaner.ts";
+import { startLifeline } from "./maintenance/lifeline.ts";
 import { loadSchedule } from "./schedule.ts";
 import { buildTaskList } from "./taskList.ts";
 
@@ -24,14 +28,16 @@ export interface Daemon {
   httpPort: number | undefined;
   ready(): Promise<boolean>;
   stop(): Promise<void>;
+  /** Forced shutdown: declares this process gone, so the next rescue (any daemon's, or the next start's) frees its jobs at once. */
+  abandon(): Promise<void>;
 }
 
 /**
  * Connections: one per concurrent job, one per extra sweep lane, plus the runner's own and the HTTP
- * checks (8), plus the outbox dispatcher's two lanes and its gauge, prune and timer queries (4).
+ * checks (8), plus the outbox dispatcher's two lanes and its gauge, prune and timer queries (4), plus the job cleaner (1).
  */
 export function poolSizeFor(env: Env): number {
-  return env.WORKER_CONCURRENCY + 12;
+  return env.WORKER_CONCURRENCY + 13;
 }
 
 export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfig): Promise<Daemon> {
@@ -43,8 +49,13 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
     await migrate(db.pool, db.connectionString, log);
     const metrics = createMetrics(db.pool);
     const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env) };
+    // Before the runner: the lifeline must see the worker pool being created (its id is what graphile-worker locks jobs with).
+    const events: WorkerEvents = new EventEmitter();
+    const lifeline = startLifeline({ connectionString: db.connectionString, log, events, registry: metrics.registry });
+    started.push(lifeline);
     const runner = await run({
-      pgPool: db.pool,
+      pgPool: db.workerPool,
+      events,
       taskList: buildTaskList(deps),
       parsedCronItems: schedule,
       concurrency: env.WORKER_CONCURRENCY,
@@ -74,6 +85,8 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
     started.push(dispatcher);
     const alertMonitor = startAlertMonitor({ pool: db.pool, log, schedule, watchingSince: new Date() });
     started.push(alertMonitor);
+    const jobCleaner = startJobCleaner({ pool: db.pool, log, registry: metrics.registry });
+    started.push(jobCleaner);
     const http = env.HTTP_PORT ? await startHttpServer(env.HTTP_PORT, env.HTTP_HOST, { registry: metrics.registry, ready }) : undefined;
     log.info({ concurrency: env.WORKER_CONCURRENCY, httpPort: http?.port, tasks: Object.keys(buildTaskList(deps)) }, "daemon running");
     return {
@@ -82,8 +95,11 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
       metrics,
       httpPort: http?.port,
       ready,
+      abandon: () => lifeline.stop(),
       async stop() {
         await runner.stop();
+        await lifeline.stop();
+        await jobCleaner.stop();
         await dispatcher.stop();
         await alertMonitor.stop();
         await http?.close();

@@ -13,14 +13,44 @@ import { failRequest } from "./sql/failRequest.ts";
 import { recordBadRequest } from "./sql/recordBadRequest.ts";
 import { releaseRequest } from "./sql/releaseRequest.ts";
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Text PostgreSQL cannot store (a NUL character, half of a UTF-16 surrogate pair), anywhere in the value:
+ * such input fails the same way however often it is retried.
+ */
+function unstorable(value: unknown): boolean {
+  if (typeof value === "string") return value.includes("\u0000") || LONE_SURROGATE.test(value);
+  if (Array.isArray(value)) return value.some(unstorable);
+  if (value !== null && typeof value === "object") return Object.entries(value).some(([key, v]) => unstorable(key) || unstorable(v));
+  return false;
+}
+
+const ticketIdSchema = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const eventIdSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((id) => !unstorable(id), "contains a NUL character or a lone surrogate");
+
 export const requestPayload = z.object({
-  ticket_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
-  event_id: z.string().min(1).max(200),
+  ticket_id: ticketIdSchema,
+  event_id: eventIdSchema,
   meta: z
     .record(z.string(), z.unknown())
     .default({})
-    .refine((meta) => JSON.stringify(meta).length <= 16384, "meta is larger than 16384 bytes"),
+    .refine((meta) => !unstorable(meta), "contains a NUL character or a lone surrogate")
+    .refine((meta) => Buffer.byteLength(JSON.stringify(meta)) <= 16384, "meta is larger than 16384 bytes"),
 });
+
+/**
+ * Errors that the same input will raise again on every attempt: the state machine's documented refusals
+ * (TL4xx, e.g. TL422 for a meta it will not store) and PostgreSQL's data exceptions (class 22).
+ */
+function isFinalRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && (code.startsWith("TL4") || code.startsWith("22"));
+}
 
 /** Lease on a request while its service call runs; a crashed worker's request is re-driven after it. */
 const LEASE_SECONDS = 120;
@@ -30,8 +60,9 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
     const log = deps.log.child({ task: `ticket_${kind}_requested`, jobId: helpers.job.id });
     const parsed = requestPayload.safeParse(rawPayload);
     if (!parsed.success) {
-      const reason = `invalid payload: ${formatZodError(parsed.error)}`;
-      const ids = z.object({ ticket_id: z.number().int().positive(), event_id: z.string().min(1).max(200) }).safeParse(rawPayload);
+      // A bad key named in the reason may itself be unstorable text; the reason must fit in the request row.
+      const reason = `invalid payload: ${formatZodError(parsed.error)}`.replaceAll("\u0000", "").replace(new RegExp(LONE_SURROGATE, "g"), "\ufffd");
+      const ids = z.object({ ticket_id: ticketIdSchema, event_id: eventIdSchema }).safeParse(rawPayload);
       if (ids.success) await recordBadRequest(deps.pool, kind, ids.data.ticket_id, ids.data.event_id, reason);
       log.error({ reason, ticketId: ids.data?.ticket_id, eventId: ids.data?.event_id }, "request job dropped: invalid payload");
       deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
@@ -83,6 +114,7 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
       const message = error instanceof Error ? error.message : String(error);
       // A change refused after usable -> changing leaves the ticket changing: someone must look at it.
       if (error instanceof RuleRejected) return fail(message, kind === "change");
+      if (isFinalRefusal(error)) return fail(`refused by the database: ${message}`, kind === "change");
       if (helpers.job.attempts >= helpers.job.max_attempts) return fail(`gave up after ${helpers.job.attempts} attempts: ${message}`, true);
       await releaseRequest(deps.pool, eventId, message);
       log.warn({ ...ids, attempt: helpers.job.attempts, maxAttempts: helpers.job.max_attempts, err: error }, "request attempt failed; will retry");

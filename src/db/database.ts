@@ -4,9 +4,12 @@ import type { Env } from "../config/env.ts";
 import type { Logger } from "../logger.ts";
 import { startEmbeddedPostgres } from "./embeddedPostgres.ts";
 import { redactUrl } from "./redactUrl.ts";
+import { waitingForServer } from "./waitingPool.ts";
 
 export interface Database {
   pool: pg.Pool;
+  /** The same pool for graphile-worker: opening a connection waits out a database restart (waitingPool.ts). */
+  workerPool: pg.Pool;
   connectionString: string;
   close(): Promise<void>;
 }
@@ -26,12 +29,15 @@ export async function openDatabase(env: Env, log: Logger, poolSize: number): Pro
   } else {
     log.info({ database: redactUrl(connectionString) }, "using DATABASE_URL");
   }
-  const pool = new pg.Pool({ connectionString, max: poolSize, application_name: "ticket-lifecycle-daemon" });
+  // keepAlive: a connection whose server vanished without a word (a network cut) is noticed by TCP
+  // instead of hanging until the next query.
+  const pool = new pg.Pool({ connectionString, max: poolSize, application_name: "ticket-lifecycle-daemon", keepAlive: true });
   // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
   pool.on("error", (error) => log.warn({ err: error }, "idle database connection lost"));
   pool.on("connect", (client) => client.on("error", (error) => log.warn({ err: error }, "database connection lost")));
   return {
     pool,
+    workerPool: waitingForServer(pool, log),
     connectionString,
     async close() {
       await pool.end();
