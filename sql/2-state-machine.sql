@@ -1,5 +1,6 @@
--- The state machine. Every status change goes through ticketing.apply_transitions, which reads the
--- transitions table; the guard trigger rejects status writes made any other way.
+-- The state machine. Every status change goes through ticketing.apply_locked_transitions (called by
+-- apply_transitions, or by the expiry sweep on tickets it has locked), which reads the transitions
+-- table; the guard trigger rejects status writes made any other way.
 --
 -- SQLSTATEs raised here (documented in the README):
 --   TL403  a status/seq write that did not come through the state machine
@@ -111,12 +112,19 @@ end $$;
 -- The one place a status changes, for one ticket or a whole batch, with the same guards and writes:
 -- status + seq, audit row, outbox event, order recompute, all in the caller's transaction.
 -- Never raises for a single ticket's outcome; it reports it: applied / duplicate / illegal / unknown.
-create function ticketing.apply_transitions(
+-- The caller must hold FOR UPDATE locks on every ticket of p_ticket_ids: the statuses read here decide
+-- the transitions, so no other transaction may change them before commit. apply_transitions (below)
+-- takes the locks; the expiry sweep calls this directly with the tickets its SKIP LOCKED pick locked.
+create function ticketing.apply_locked_transitions(
   p_ticket_ids bigint[], p_new_status text, p_event_id text, p_event text, p_meta jsonb
 ) returns table (ticket_id bigint, outcome text, completed_orders integer, cancelled_orders integer)
 language plpgsql
 set search_path = ticketing, pg_temp
 set ticketing.state_machine = 'on'
+-- Every statement below (and in recompute_orders) looks rows up by key (= any(array)), so one plan fits
+-- any batch: a generic plan, made once per session. Otherwise the planner re-plans the large statement
+-- on every call, which costs more than running it for a single ticket.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_valid_end timestamptz;
@@ -142,9 +150,6 @@ begin
       perform ticketing.invalid_argument(format('meta.valid_end %L is not a timestamp', p_meta ->> 'valid_end'));
     end;
   end if;
-
-  -- Lock in id order so two multi-ticket calls never deadlock on each other.
-  perform 1 from ticketing.tickets t where t.id = any(p_ticket_ids) order by t.id for update;
 
   with input as (
     select t.id, t.order_id, t.status as prev_status, tr.event_type,
@@ -191,11 +196,26 @@ begin
     into v_ids, v_outcomes, v_orders
     from classified c;
 
-  if v_orders is not null then
+  -- Only a ticket becoming terminal can finish its order: after usable/changing/changed it stays open.
+  if v_orders is not null and (select s.terminal from ticketing.ticket_statuses s where s.status = p_new_status) then
     select r.completed, r.cancelled into v_completed, v_cancelled from ticketing.recompute_orders(v_orders) r;
   end if;
 
   return query select u.id, u.outcome, v_completed, v_cancelled from unnest(v_ids, v_outcomes) as u(id, outcome);
+end $$;
+
+-- apply_locked_transitions for callers that hold no lock yet: locks the tickets first, in id order, so
+-- two multi-ticket calls never deadlock on each other.
+create function ticketing.apply_transitions(
+  p_ticket_ids bigint[], p_new_status text, p_event_id text, p_event text, p_meta jsonb
+) returns table (ticket_id bigint, outcome text, completed_orders integer, cancelled_orders integer)
+language plpgsql
+set search_path = ticketing, pg_temp
+set plan_cache_mode = force_generic_plan
+as $$
+begin
+  perform 1 from ticketing.tickets t where t.id = any(p_ticket_ids) order by t.id for update;
+  return query select * from ticketing.apply_locked_transitions(p_ticket_ids, p_new_status, p_event_id, p_event, p_meta);
 end $$;
 
 create function ticketing.transition_ticket(

@@ -26,7 +26,8 @@ begin
   if (p_after_valid_end is null) <> (p_after_id is null) then
     perform ticketing.invalid_argument('p_after_valid_end and p_after_id go together');
   end if;
-  -- Row locks in (valid_end, id) order; SKIP LOCKED never waits, so concurrent sweeps never deadlock here.
+  -- These locks are the ones apply_locked_transitions needs. SKIP LOCKED never waits, so concurrent
+  -- sweeps never deadlock on tickets.
   -- Two statements rather than one with an OR, so each keeps the index range as its plan.
   if p_after_id is null then
     select array_agg(p.id order by p.valid_end, p.id), array_agg(p.valid_end order by p.valid_end, p.id)
@@ -54,7 +55,7 @@ begin
     select (count(*) filter (where a.outcome = 'applied'))::integer,
            coalesce(max(a.completed_orders), 0), coalesce(max(a.cancelled_orders), 0),
            v_valid_ends[cardinality(v_ids)], v_ids[cardinality(v_ids)]
-      from ticketing.apply_transitions(v_ids, 'expired', 'expire', 'expire_tickets', '{}') a;
+      from ticketing.apply_locked_transitions(v_ids, 'expired', 'expire', 'expire_tickets', '{}') a;
 end $$;
 
 -- What a sweep would do now, without writing anything (ticket-lifecycle expire --dry-run).

@@ -6,12 +6,13 @@ import { formatZodError } from "../src/config/formatZodError.ts";
 import type { TaskDeps } from "../src/deps.ts";
 import { withJobHealth } from "../src/jobHealth.ts";
 import { retryOnConflict } from "../src/retryOnConflict.ts";
-import { expireBatch } from "../src/sql/expireBatch.ts";
+import { expireBatch, type SweepPosition } from "../src/sql/expireBatch.ts";
 
 export const expireTicketsPayload = z.object({
   batch_size: z.number().int().min(1).max(100_000).default(200),
   grace_seconds: z.number().int().min(0).optional(),
-  lanes: z.number().int().min(1).max(8).default(2),
+  // Three batches in flight keep two cores busy while each of them waits for its commit (bench/: +20% over two).
+  lanes: z.number().int().min(1).max(8).default(3),
 });
 
 const PROGRESS_EVERY_MS = 5_000;
@@ -32,19 +33,26 @@ export function expireTickets(deps: TaskDeps): Task {
     let batches = 0;
     let lastProgress = started;
 
+    // Each lane resumes after the last ticket of its previous batch (ticketing.expire_batch explains why),
+    // then makes a second pass from the front for what the first skipped or what became due behind it.
     const lane = async () => {
-      while (!helpers.abortSignal.aborted) {
-        const result = await retryOnConflict(() => expireBatch(deps.pool, payload.batch_size, grace), log);
-        if (result.expired === 0) return;
-        expired += result.expired;
-        batches += 1;
-        deps.metrics.ticketsExpired.inc(result.expired);
-        deps.metrics.sweepBatchSize.observe(result.expired);
-        deps.metrics.ordersCompleted.inc(result.completedOrders);
-        deps.metrics.ordersCancelled.inc(result.cancelledOrders);
-        if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
-          lastProgress = Date.now();
-          log.info({ expired, batches, ticketsPerSecond: Math.round(expired / ((lastProgress - started) / 1000)) }, "expiry sweep progress");
+      for (let pass = 1; pass <= 2; pass++) {
+        let after: SweepPosition | undefined;
+        while (!helpers.abortSignal.aborted) {
+          const from = after;
+          const result = await retryOnConflict(() => expireBatch(deps.pool, payload.batch_size, grace, from), log);
+          if (!result.last) break;
+          after = result.last;
+          expired += result.expired;
+          batches += 1;
+          deps.metrics.ticketsExpired.inc(result.expired);
+          deps.metrics.sweepBatchSize.observe(result.expired);
+          deps.metrics.ordersCompleted.inc(result.completedOrders);
+          deps.metrics.ordersCancelled.inc(result.cancelledOrders);
+          if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+            lastProgress = Date.now();
+            log.info({ expired, batches, ticketsPerSecond: Math.round(expired / ((lastProgress - started) / 1000)) }, "expiry sweep progress");
+          }
         }
       }
     };
