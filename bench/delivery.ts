@@ -1,0 +1,98 @@
+// Delivery: `count` outbox events committed at once, delivered by the daemon's dispatcher to a local
+// HTTP sink (NOTIFICATION_URL, signed), timed until none is left undelivered.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { startDaemonProcess } from "./support/childProcess.ts";
+import { startCpuMeter } from "./support/cpu.ts";
+import type { Row } from "./support/report.ts";
+import { freshDatabase, using, type BenchServer } from "./support/server.ts";
+
+const POLL_MS = 200;
+/** A run that delivers nothing for this long is stuck (no dispatcher, a sink the daemon cannot reach). */
+const STALL_MS = 30_000;
+
+/** notification-orchestrator's stand-in: answers 204 at once and counts the distinct event ids it got. */
+async function startSink() {
+  const seen = new Set<string>();
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    requests += 1;
+    const id = req.headers["x-ticketing-event-id"];
+    if (typeof id === "string") seen.add(id);
+    req.resume();
+    req.on("end", () => res.writeHead(204).end());
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`,
+    distinct: () => seen.size,
+    requests: () => requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export async function deliveryBenchmark(server: BenchServer, count: number, progress: (message: string) => void): Promise<Row[]> {
+  progress(`delivery: ${count} outbox events to a local HTTP sink`);
+  const sink = await startSink();
+  try {
+    return await using(await freshDatabase(server, "delivery"), async (db) => {
+      const daemon = await startDaemonProcess(db.url, { NOTIFICATION_URL: sink.url, NOTIFICATION_SECRET: "bench-secret-0123456789" });
+      try {
+        const cpu = startCpuMeter(server.postmaster, [daemon.pid]);
+        const started = performance.now();
+        // One ticket event per ticket, shaped like the state machine's, committed in one transaction.
+        await db.pool.query(
+          `insert into ticketing.outbox (event_id, type, ticket_id, order_id, seq, payload)
+           select format('ticket:%s:1', g), 'ticket.expired', g, (g - 1) / 4 + 1, 1,
+                  jsonb_build_object('ticket_id', g, 'order_id', (g - 1) / 4 + 1, 'seq', 1, 'prev_status', 'usable',
+                                     'status', 'expired', 'valid_end', now() - interval '1 day', 'cause_event_id', 'expire',
+                                     'event', 'expire_tickets', 'meta', '{}'::jsonb, 'occurred_at', clock_timestamp())
+             from generate_series(1, $1::int) g`,
+          [count],
+        );
+        let lastDistinct = 0;
+        let lastProgressAt = performance.now();
+        for (;;) {
+          const { rows } = await db.pool.query<{ left: number }>("select count(*)::int as left from ticketing.outbox where published_at is null");
+          if (rows[0]?.left === 0) break;
+          if (sink.distinct() > lastDistinct) {
+            lastDistinct = sink.distinct();
+            lastProgressAt = performance.now();
+          } else if (performance.now() - lastProgressAt > STALL_MS) {
+            throw new Error(`delivery stalled: ${sink.distinct()} of ${count} events reached the sink, ${rows[0]?.left} undelivered`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        }
+        const seconds = (performance.now() - started) / 1000;
+        const cpuSeconds = cpu.read();
+        if (sink.distinct() !== count) throw new Error(`the sink got ${sink.distinct()} distinct events, not ${count}`);
+        const perSecond = count / seconds;
+        const peak = daemon.peakRssMb();
+        return [
+          {
+            benchmark: "delivery",
+            case: "daemon -> local HTTP sink, signed",
+            count,
+            unit: "events",
+            seconds,
+            perSecond,
+            peakRssMb: peak,
+            cpuSeconds,
+            target: ">= 5,000/s, RSS <= 200 MB",
+            met: perSecond >= 5000 && (peak ?? 0) <= 200,
+            note: `${sink.requests() - count} redelivered`,
+          },
+        ];
+      } finally {
+        await daemon.stop();
+      }
+    });
+  } finally {
+    await sink.close();
+  }
+}

@@ -1,0 +1,119 @@
+// Requests: `count` refund requests enqueued raw with graphile_worker.add_jobs and drained by the daemon
+// (claim, built-in approve policy, refunded + audit + outbox + order), versus the same number of no-op
+// jobs drained by bare graphile-worker with the daemon's runner settings. Both at WORKER_CONCURRENCY 4.
+import { startBareWorker, startDaemonProcess, type Child } from "./support/childProcess.ts";
+import { startCpuMeter } from "./support/cpu.ts";
+import type { Row } from "./support/report.ts";
+import { seedUsableTickets } from "./support/seed.ts";
+import { freshDatabase, using, type BenchDatabase, type BenchServer } from "./support/server.ts";
+
+/** The daemon's default WORKER_CONCURRENCY; the baseline runs with the same. */
+const CONCURRENCY = 4;
+const ADD_CHUNK = 10_000;
+const POLL_MS = 200;
+
+/**
+ * Adds `count` jobs of `task` (payload built by `payloadSql` from g = 1..count) in chunks, one
+ * transaction each, while the worker already runs; returns the seconds until none of them is left.
+ */
+async function drain(db: BenchDatabase, task: string, payloadSql: string, count: number): Promise<number> {
+  const started = performance.now();
+  for (let first = 1; first <= count; first += ADD_CHUNK) {
+    await db.pool.query(
+      `select graphile_worker.add_jobs(array(
+         select row($1, ${payloadSql}, null, null, null, null, null, null)::graphile_worker.job_spec
+           from generate_series($2::int, $3::int) g))`,
+      [task, first, Math.min(count, first + ADD_CHUNK - 1)],
+    );
+  }
+  for (;;) {
+    const { rows } = await db.pool.query<{ left: number }>(
+      `select count(*)::int as left from graphile_worker._private_jobs j
+         join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = $1`,
+      [task],
+    );
+    if (rows[0]?.left === 0) return (performance.now() - started) / 1000;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+interface ChildRun<T> {
+  result: T;
+  peakRssMb: number | undefined;
+  cpuSeconds: number | undefined;
+}
+
+/** Runs `work` against a started child process, measuring its CPU (and the server's) and its peak RSS. */
+async function withChild<T>(start: Promise<Child>, postmaster: number | undefined, work: () => Promise<T>): Promise<ChildRun<T>> {
+  const child = await start;
+  try {
+    const cpu = startCpuMeter(postmaster, [child.pid]);
+    const result = await work();
+    return { result, cpuSeconds: cpu.read(), peakRssMb: child.peakRssMb() };
+  } finally {
+    await child.stop();
+  }
+}
+
+/**
+ * The ticket of request g: the first ticket of every order, then the second of every order, ... so the
+ * requests the workers run at the same time belong to different orders. (Refunding one order's four
+ * tickets at once would serialise them on the order's row lock: a real pattern, but it measures that
+ * lock, not the daemon's capacity.)
+ */
+function spreadTicket(count: number): string {
+  const orders = Math.ceil(count / 4);
+  return `((g - 1) % ${orders}) * 4 + (g - 1) / ${orders} + 1`;
+}
+
+export async function requestsBenchmark(server: BenchServer, count: number, progress: (message: string) => void): Promise<Row[]> {
+  progress(`requests: ${count} no-op jobs through bare graphile-worker`);
+  const bare = await using(await freshDatabase(server, "bare"), (db) =>
+    withChild(startBareWorker(db.url, CONCURRENCY), server.postmaster, () => drain(db, "noop", "json_build_object('n', g)", count)),
+  );
+  const baseline = count / bare.result;
+
+  progress(`requests: ${count} refund requests through the daemon`);
+  const daemon = await using(await freshDatabase(server, "requests"), async (db) => {
+    await seedUsableTickets(db.pool, count);
+    const run = await withChild(startDaemonProcess(db.url, { WORKER_CONCURRENCY: String(CONCURRENCY) }), server.postmaster, () =>
+      drain(db, "ticket_refund_requested", `json_build_object('ticket_id', ${spreadTicket(count)}, 'event_id', 'bench-refund-' || g)`, count),
+    );
+    const { rows } = await db.pool.query<{ succeeded: number; refunded: number; cancelled: number }>(`
+      select (select count(*)::int from ticketing.ticket_requests where status = 'succeeded') as succeeded,
+             (select count(*)::int from ticketing.tickets where status = 'refunded') as refunded,
+             (select count(*)::int from ticketing.orders where status = 'cancelled') as cancelled`);
+    const got = rows[0];
+    if (got?.succeeded !== count || got.refunded !== count || got.cancelled !== Math.ceil(count / 4)) {
+      throw new Error(`refund requests left the data wrong: ${JSON.stringify(got)}`);
+    }
+    return run;
+  });
+  const perSecond = count / daemon.result;
+  return [
+    {
+      benchmark: "requests",
+      case: `bare graphile-worker, no-op, concurrency ${CONCURRENCY}`,
+      count,
+      unit: "jobs",
+      seconds: bare.result,
+      perSecond: baseline,
+      ratio: 1,
+      peakRssMb: bare.peakRssMb,
+      cpuSeconds: bare.cpuSeconds,
+    },
+    {
+      benchmark: "requests",
+      case: `daemon, refund requests, concurrency ${CONCURRENCY}`,
+      count,
+      unit: "requests",
+      seconds: daemon.result,
+      perSecond,
+      ratio: perSecond / baseline,
+      peakRssMb: daemon.peakRssMb,
+      cpuSeconds: daemon.cpuSeconds,
+      target: ">= 0.5x, RSS <= 200 MB",
+      met: perSecond / baseline >= 0.5 && (daemon.peakRssMb ?? 0) <= 200,
+    },
+  ];
+}
