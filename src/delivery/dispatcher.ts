@@ -15,7 +15,7 @@ import { createHttpSink, type HttpSink } from "./httpSink.ts";
 import { notifyEvents } from "./notifySink.ts";
 import { listenForOutbox } from "./outboxListener.ts";
 import { msUntilNextAttempt, outboxBacklog } from "./outboxStats.ts";
-import { every } from "./periodic.ts";
+import { every } from "../periodic.ts";
 import { pruneOutbox } from "./pruneOutbox.ts";
 import { recordOutcomes, type FailedDelivery } from "./recordOutcomes.ts";
 import { createWakeSignal } from "./wakeSignal.ts";

@@ -3,7 +3,7 @@
 // alert. The next successful sweep clears it (ticketing.record_job_result).
 import type { ParsedCronItem } from "graphile-worker";
 import type pg from "pg";
-import { every } from "../delivery/periodic.ts";
+import { every } from "../periodic.ts";
 import type { Logger } from "../logger.ts";
 import { missedTicks } from "./scheduleTicks.ts";
 

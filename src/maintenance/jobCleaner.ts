@@ -9,7 +9,7 @@
 // rows they would delete are a handful of fixed names.
 import type pg from "pg";
 import { Gauge, type Registry } from "prom-client";
-import { every } from "../delivery/periodic.ts";
+import { every } from "../periodic.ts";
 import type { Logger } from "../logger.ts";
 
 export interface JobCleanerDeps {

@@ -7,7 +7,7 @@ import os from "node:os";
 import type { WorkerEvents } from "graphile-worker";
 import pg from "pg";
 import { Counter, type Registry } from "prom-client";
-import { every } from "../delivery/periodic.ts";
+import { every } from "../periodic.ts";
 import type { Logger } from "../logger.ts";
 
 export interface LifelineDeps {
