@@ -60,6 +60,9 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
       parsedCronItems: schedule,
       concurrency: env.WORKER_CONCURRENCY,
       noHandleSignals: true,
+      // The sweep is the only task that watches the abort signal: it should stop at its next batch boundary
+      // as soon as shutdown starts, not after graphile-worker's default 5 s of more batches.
+      gracefulShutdownAbortTimeout: 0,
       pollInterval: 2000,
       logger: graphileLogger(log),
     });

@@ -10,7 +10,7 @@ import { expireBatch, type SweepPosition } from "../src/sql/expireBatch.ts";
 
 export const expireTicketsPayload = z.object({
   batch_size: z.number().int().min(1).max(100_000).default(200),
-  grace_seconds: z.number().int().min(0).optional(),
+  grace_seconds: z.number().int().min(0).max(30 * 86_400).optional(),
   // Three batches in flight keep two cores busy while each of them waits for its commit (bench/: +20% over two).
   lanes: z.number().int().min(1).max(8).default(3),
 });

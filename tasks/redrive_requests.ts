@@ -7,7 +7,8 @@ import { withJobHealth } from "../src/jobHealth.ts";
 import { redriveRequests } from "../src/sql/redriveRequests.ts";
 
 const payloadSchema = z.object({
-  older_than_seconds: z.number().int().min(0).default(120),
+  // A year covers any real backlog; larger numbers would overflow PostgreSQL's interval.
+  older_than_seconds: z.number().int().min(0).max(366 * 86_400).default(120),
   limit: z.number().int().min(1).max(100_000).default(1000),
 });
 
