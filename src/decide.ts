@@ -1,10 +1,13 @@
-import { builtInPolicy, httpRuleService, type DecideFn, type RequestKind } from "./adapters/ruleService.ts";
+import { httpRuleService, type DecideFn, type RequestKind } from "./adapters/ruleService.ts";
 import type { Env } from "./config/env.ts";
 
-/** refund-processing and the change service when their URLs are set, else the built-in approve policy. */
-export function ruleServices(env: Env): Record<RequestKind, DecideFn> {
+/**
+ * refund-processing and the change service where their URLs are set; a kind without one (undefined) is
+ * decided by the built-in approve policy in SQL (ticketing.approve_request).
+ */
+export function ruleServices(env: Env): Record<RequestKind, DecideFn | undefined> {
   return {
-    refund: env.REFUND_SERVICE_URL ? httpRuleService(env.REFUND_SERVICE_URL, env.HTTP_TIMEOUT_MS) : builtInPolicy("refund"),
-    change: env.CHANGE_SERVICE_URL ? httpRuleService(env.CHANGE_SERVICE_URL, env.HTTP_TIMEOUT_MS) : builtInPolicy("change"),
+    refund: env.REFUND_SERVICE_URL ? httpRuleService(env.REFUND_SERVICE_URL, env.HTTP_TIMEOUT_MS) : undefined,
+    change: env.CHANGE_SERVICE_URL ? httpRuleService(env.CHANGE_SERVICE_URL, env.HTTP_TIMEOUT_MS) : undefined,
   };
 }

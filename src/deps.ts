@@ -10,5 +10,6 @@ export interface TaskDeps {
   log: Logger;
   env: Env;
   metrics: Metrics;
-  decide: Record<RequestKind, DecideFn>;
+  /** The rule service per kind; undefined: the built-in approve policy (decided in SQL). */
+  decide: Record<RequestKind, DecideFn | undefined>;
 }

@@ -1,12 +1,14 @@
 // The card's ticket.refund.requested / ticket.change.requested consumers (§5.2). The request row is the
 // meeting point of raw add_job calls and the SQL API: whoever arrives first records it, one worker at a
-// time holds its lease, and the decision is applied in one transaction by ticketing.apply_decision.
+// time holds its lease while the rule service decides, and the decision is applied in one transaction by
+// ticketing.apply_decision. Without a service (built-in approve policy) all of it is one transaction.
 import type { Task } from "graphile-worker";
 import { z } from "zod";
 import { RuleRejected, type RequestKind } from "./adapters/ruleService.ts";
 import { formatZodError } from "./config/formatZodError.ts";
 import type { TaskDeps } from "./deps.ts";
 import { applyDecision } from "./sql/applyDecision.ts";
+import { approveRequest } from "./sql/approveRequest.ts";
 import { beginChange } from "./sql/beginChange.ts";
 import { claimRequest } from "./sql/claimRequest.ts";
 import { failRequest } from "./sql/failRequest.ts";
@@ -56,6 +58,19 @@ function isFinalRefusal(error: unknown): boolean {
 const LEASE_SECONDS = 120;
 
 export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
+  const failed = () => {
+    deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
+    if (kind === "change") deps.metrics.changeFailed.inc();
+  };
+  const succeeded = () => {
+    deps.metrics.requestsFinished.inc({ kind, outcome: "succeeded" });
+    if (kind === "refund") deps.metrics.refundSucceeded.inc();
+  };
+  const ordersSettled = (completed: number, cancelled: number) => {
+    deps.metrics.ordersCompleted.inc(completed);
+    deps.metrics.ordersCancelled.inc(cancelled);
+  };
+
   return async (rawPayload, helpers) => {
     const log = deps.log.child({ task: `ticket_${kind}_requested`, jobId: helpers.job.id });
     const parsed = requestPayload.safeParse(rawPayload);
@@ -65,51 +80,64 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
       const ids = z.object({ ticket_id: ticketIdSchema, event_id: eventIdSchema }).safeParse(rawPayload);
       if (ids.success) await recordBadRequest(deps.pool, kind, ids.data.ticket_id, ids.data.event_id, reason);
       log.error({ reason, ticketId: ids.data?.ticket_id, eventId: ids.data?.event_id }, "request job dropped: invalid payload");
-      deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
-      if (kind === "change") deps.metrics.changeFailed.inc();
+      failed();
       return;
     }
     const { ticket_id: ticketId, event_id: eventId, meta } = parsed.data;
     const ids = { ticketId, eventId, kind };
-    const claim = await claimRequest(deps.pool, { kind, ticketId, eventId, meta }, LEASE_SECONDS);
-    if (claim.outcome !== "claimed") {
-      if (claim.outcome === "mismatch") log.error(ids, "event_id already belongs to another request; job dropped");
-      else log.info({ ...ids, outcome: claim.outcome, status: claim.status }, "request already handled or being handled");
+    const notClaimed = (outcome: string, status?: string) => {
+      if (outcome === "mismatch") log.error(ids, "event_id already belongs to another request; job dropped");
+      else log.info({ ...ids, outcome, status }, "request already handled or being handled");
+    };
+    const fail = async (reason: string, alert: boolean) => {
+      await failRequest(deps.pool, eventId, reason, alert);
+      failed();
+      log.error({ ...ids, reason, ...(alert ? { alert: "request_rejected" } : {}) }, "request failed");
+    };
+    const decided = (outcome: "succeeded" | "rejected" | "finished", targetStatus: string) => {
+      if (outcome === "succeeded") {
+        succeeded();
+        log.info({ ...ids, targetStatus }, "request applied");
+      } else if (outcome === "rejected") {
+        failed();
+        log.error({ ...ids, targetStatus, alert: "request_rejected" }, "refused by the state machine; request failed");
+      }
+    };
+
+    const decide = deps.decide[kind];
+    if (!decide) {
+      // The built-in approve policy: one transaction. Nothing is written when it fails, so a transient
+      // error is simply retried; a refusal the same input will meet again is recorded and final.
+      try {
+        const result = await approveRequest(deps.pool, { kind, ticketId, eventId, meta });
+        ordersSettled(result.completedOrders, result.cancelledOrders);
+        if (result.outcome === "unknown") {
+          failed();
+          log.error({ ...ids, reason: `unknown ticket ${ticketId}` }, "request failed");
+        } else if (result.outcome === "busy" || result.outcome === "mismatch") notClaimed(result.outcome);
+        else decided(result.outcome, result.targetStatus);
+      } catch (error) {
+        if (!isFinalRefusal(error)) throw error;
+        const claim = await claimRequest(deps.pool, { kind, ticketId, eventId, meta }, LEASE_SECONDS);
+        if (claim.outcome === "claimed") await fail(`refused by the database: ${(error as Error).message}`, kind === "change");
+        else notClaimed(claim.outcome, claim.status);
+      }
       return;
     }
 
-    const fail = async (reason: string, alert: boolean) => {
-      await failRequest(deps.pool, eventId, reason, alert);
-      deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
-      if (kind === "change") deps.metrics.changeFailed.inc();
-      log.error({ ...ids, reason, ...(alert ? { alert: "request_rejected" } : {}) }, "request failed");
-    };
-
+    const claim = await claimRequest(deps.pool, { kind, ticketId, eventId, meta }, LEASE_SECONDS);
+    if (claim.outcome !== "claimed") return notClaimed(claim.outcome, claim.status);
     if (claim.orderId === null) return fail(`unknown ticket ${ticketId}`, false);
     try {
       if (kind === "change") {
         const begun = await beginChange(deps.pool, eventId);
-        if (begun === "rejected") {
-          deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
-          deps.metrics.changeFailed.inc();
-          log.error({ ...ids, alert: "request_rejected" }, "change refused by the state machine");
-          return;
-        }
+        if (begun === "rejected") return decided("rejected", "changing");
         if (begun === "finished") return;
       }
-      const decision = await deps.decide[kind]({ event_id: eventId, kind, ticket_id: ticketId, order_id: claim.orderId, meta: claim.meta });
+      const decision = await decide({ event_id: eventId, kind, ticket_id: ticketId, order_id: claim.orderId, meta: claim.meta });
       const { outcome, completedOrders, cancelledOrders } = await applyDecision(deps.pool, eventId, decision);
-      deps.metrics.ordersCompleted.inc(completedOrders);
-      deps.metrics.ordersCancelled.inc(cancelledOrders);
-      if (outcome === "succeeded") {
-        deps.metrics.requestsFinished.inc({ kind, outcome: "succeeded" });
-        if (kind === "refund") deps.metrics.refundSucceeded.inc();
-        log.info({ ...ids, targetStatus: decision.target_status }, "request applied");
-      } else if (outcome === "rejected") {
-        deps.metrics.requestsFinished.inc({ kind, outcome: "failed" });
-        if (kind === "change") deps.metrics.changeFailed.inc();
-        log.error({ ...ids, targetStatus: decision.target_status, alert: "request_rejected" }, "decision refused by the state machine; request failed");
-      }
+      ordersSettled(completedOrders, cancelledOrders);
+      decided(outcome, decision.target_status);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       // A change refused after usable -> changing leaves the ticket changing: someone must look at it.

@@ -224,6 +224,45 @@ describe("changes", () => {
     assert.equal((await ticket(id)).status, "expired");
     assert.equal(((await daemon.metrics.changeFailed.get()).values[0]?.value ?? 0) - before, 1);
   });
+
+  test("a change whose meta.valid_end is not a timestamp fails with an alert before the ticket moves", async () => {
+    const { ticketIds } = await createOrder(db.pool, 1);
+    const id = ticketIds[0] as number;
+    await db.pool.query(`select ticketing.request_change($1, 'chg-4', '{"valid_end": "next tuesday-ish"}')`, [id]);
+    const r = await finished("chg-4");
+    assert.equal(r.status, "failed");
+    assert.match(r.error, /meta.valid_end 'next tuesday-ish' is not a timestamp/);
+    assert.deepEqual(await auditOf(id), []);
+    assert.equal((await ticket(id)).status, "usable");
+    const alerts = await db.pool.query("select kind from ticketing.alerts where key = 'request_rejected:chg-4'");
+    assert.deepEqual(alerts.rows, [{ kind: "request_rejected" }]);
+  });
+
+  test("the built-in policy is one transaction: a failure while applying writes nothing, the retry applies it once", async () => {
+    const { ticketIds } = await createOrder(db.pool, 1);
+    const id = ticketIds[0] as number;
+    // Fails the last write of the flow (changed -> usable's event); the first two steps must roll back with it.
+    await db.pool.query(`
+      create function ticketing.test_fail_reissue() returns trigger language plpgsql as $$
+      begin raise exception 'injected failure' using errcode = '55000'; end $$;
+      create trigger test_fail_reissue before insert on ticketing.outbox
+        for each row when (new.type = 'ticket.reissued') execute function ticketing.test_fail_reissue()`);
+    try {
+      await addJob("ticket_change_requested", { ticket_id: id, event_id: "chg-5", meta: { valid_end: "2031-01-01T00:00:00Z" } });
+      await waitFor("the first attempt to fail", async () => (await jobsFor("chg-5"))[0]?.last_error?.includes("injected failure"));
+      assert.equal(await request("chg-5"), undefined, "no request row: the claim rolled back with the rest");
+      assert.deepEqual(await auditOf(id), []);
+      assert.equal((await ticket(id)).status, "usable");
+    } finally {
+      await db.pool.query("drop trigger test_fail_reissue on ticketing.outbox; drop function ticketing.test_fail_reissue()");
+    }
+    const r = await finished("chg-5");
+    assert.equal(r.status, "succeeded");
+    assert.deepEqual(
+      (await auditOf(id)).map((a) => `${a.prev_status}>${a.new_status}`),
+      ["usable>changing", "changing>changed", "changed>usable"],
+    );
+  });
 });
 
 describe("bad payloads never cost a retry storm", () => {

@@ -1,6 +1,7 @@
 // refund-processing and the change service: POST <url> {event_id, kind, ticket_id, order_id, meta};
 // a 2xx body {target_status, valid_end?, meta?} is the rule's decision. Without a URL the built-in
-// policy approves (the request was approved upstream, card §8).
+// policy approves (the request was approved upstream, card §8): that one is decided in SQL, in the
+// transaction that applies it (ticketing.approve_request).
 import { z } from "zod";
 
 export type RequestKind = "refund" | "change";
@@ -26,14 +27,6 @@ export class RuleRejected extends Error {}
 export class RuleUnavailable extends Error {}
 
 export type DecideFn = (request: RuleRequest) => Promise<Decision>;
-
-export function builtInPolicy(kind: RequestKind): DecideFn {
-  return async (request) => {
-    if (kind === "refund") return { target_status: "refunded" };
-    const validEnd = request.meta.valid_end;
-    return typeof validEnd === "string" ? { target_status: "changed", valid_end: validEnd } : { target_status: "changed" };
-  };
-}
 
 export function httpRuleService(url: string, timeoutMs: number): DecideFn {
   return async (request) => {
