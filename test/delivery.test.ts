@@ -8,6 +8,7 @@ import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import pg from "pg";
 import { loadEnv } from "../src/config/env.ts";
+import { BEGIN_CLAIM_TRANSACTION, CLAIM_SQL } from "../src/delivery/claimEvents.ts";
 import { startDispatcher, type DispatcherOptions } from "../src/delivery/dispatcher.ts";
 import { LISTENER_APPLICATION_NAME } from "../src/delivery/outboxListener.ts";
 import { createLogger } from "../src/logger.ts";
@@ -272,6 +273,96 @@ describe("delivery to NOTIFICATION_URL", () => {
         await running.stop();
         await stub.close();
       }
+    }));
+});
+
+describe("the claim's plan", () => {
+  interface PlanNode {
+    "Node Type": string;
+    "Relation Name"?: string;
+    "Index Name"?: string;
+    "Index Cond"?: string;
+    "Parent Relationship"?: string;
+    Plans?: PlanNode[];
+  }
+  /** Every node that reads ticketing.outbox, with whether it sits inside a correlated subquery. */
+  const outboxScans = (node: PlanNode, inSubPlan = false): Array<PlanNode & { inSubPlan: boolean }> => {
+    const here = inSubPlan || node["Parent Relationship"] === "SubPlan";
+    const own = node["Relation Name"] === "outbox" ? [{ ...node, inSubPlan: here }] : [];
+    return [...own, ...(node.Plans ?? []).flatMap((child) => outboxScans(child, here))];
+  };
+  /** The scan follows outbox_undelivered_idx; both sibling checks are lookups by ticket_id on outbox_ticket_undelivered_idx. */
+  const assertIndexLookups = (plan: PlanNode, state: string) => {
+    const scans = outboxScans(plan);
+    const outer = scans.filter((s) => !s.inSubPlan);
+    const lookups = scans.filter((s) => s.inSubPlan);
+    assert.deepEqual(
+      outer.map((s) => [s["Node Type"], s["Index Name"]]),
+      [["Index Scan", "outbox_undelivered_idx"]],
+      `${state}: the due scan walks outbox_undelivered_idx in order`,
+    );
+    assert.equal(lookups.length, 2, `${state}: two sibling checks`);
+    for (const lookup of lookups) {
+      assert.match(lookup["Node Type"], /^Index (Only )?Scan$/, `${state}: ${JSON.stringify(lookup)}`);
+      assert.equal(lookup["Index Name"], "outbox_ticket_undelivered_idx", state);
+      assert.match(lookup["Index Cond"] ?? "", /^\(?\(?ticket_id = /, `${state}: a lookup by ticket, not a walk`);
+    }
+  };
+  /** Three events per ticket, all due: `count` rows, none analyzed. */
+  const insertUndelivered = (db: TestDatabase, count: number) =>
+    db.pool.query(
+      `insert into ticketing.outbox (event_id, type, ticket_id, order_id, seq, payload)
+       select format('plan:%s', g), 'ticket.expired', (g - 1) / 3 + 1, (g - 1) / 12 + 1, (g - 1) % 3 + 1, '{}'::jsonb
+         from generate_series(1, $1::int) g`,
+      [count],
+    );
+
+  const planOf = (result: pg.QueryResult<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>): PlanNode => {
+    const plan = result.rows[0]?.["QUERY PLAN"][0]?.Plan;
+    assert.ok(plan, "EXPLAIN returned a plan");
+    return plan;
+  };
+  const explainBoth = async (db: TestDatabase, state: string) => {
+    const client = await db.pool.connect();
+    try {
+      await client.query(BEGIN_CLAIM_TRANSACTION);
+      const custom = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) ${CLAIM_SQL}`, [500]);
+      assertIndexLookups(planOf(custom), `${state}, custom plan`);
+      await client.query("set local plan_cache_mode = force_generic_plan");
+      await client.query(`prepare claim_generic(int) as ${CLAIM_SQL}`);
+      const generic = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>("explain (format json) execute claim_generic(500)");
+      assertIndexLookups(planOf(generic), `${state}, generic plan`);
+      await client.query("deallocate claim_generic");
+      // And it runs in bounded time: the old plans took 2-30 s per claim here, minutes with a 1M backlog.
+      await client.query("set local statement_timeout = '10s'");
+      const claimed = await client.query<{ id: string }>(CLAIM_SQL, [500]);
+      const first = await client.query<{ id: string }>("select id from ticketing.outbox where published_at is null order by id limit 500");
+      assert.deepEqual(claimed.rows.map((r) => r.id), first.rows.map((r) => r.id), `${state}: the 500 earliest events, whole tickets first`);
+    } finally {
+      await client.query("rollback");
+      client.release();
+    }
+  };
+
+  test("index lookups whatever the statistics say: never analyzed, or analyzed while nothing was undelivered", () =>
+    withDatabase(async (db) => {
+      // Autovacuum must not fix the statistics mid-test: the point is the plan under stale ones.
+      await db.pool.query("alter table ticketing.outbox set (autovacuum_enabled = false)");
+      const { rows } = await db.pool.query<{ reltuples: number }>("select reltuples from pg_class where oid = 'ticketing.outbox'::regclass");
+      assert.equal(rows[0]?.reltuples, -1, "the outbox starts never analyzed");
+      await insertUndelivered(db, 200_000);
+      await explainBoth(db, "never analyzed");
+
+      // The usual state after a drain: the last analyze saw only delivered events (here three order
+      // events), so the planner believes both partial indexes are empty; then a burst arrives.
+      await db.pool.query("delete from ticketing.outbox");
+      await db.pool.query(
+        `insert into ticketing.outbox (event_id, type, order_id, payload, published_at)
+         select format('drained:%s', g), 'order.completed', g, '{}'::jsonb, now() from generate_series(1, 3) g`,
+      );
+      await db.pool.query("analyze ticketing.outbox");
+      await insertUndelivered(db, 200_000);
+      await explainBoth(db, "analyzed while drained");
     }));
 });
 

@@ -9,7 +9,7 @@ import { formatZodError } from "../config/formatZodError.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { retryDelayMs } from "./backoff.ts";
-import { claimEvents } from "./claimEvents.ts";
+import { BEGIN_CLAIM_TRANSACTION, claimEvents } from "./claimEvents.ts";
 import { deliverInOrder } from "./deliverInOrder.ts";
 import { createHttpSink, type HttpSink } from "./httpSink.ts";
 import { notifyEvents } from "./notifySink.ts";
@@ -78,7 +78,7 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
     const client = await pool.connect();
     let failed: unknown;
     try {
-      await client.query("begin");
+      await client.query(BEGIN_CLAIM_TRANSACTION);
       const events = await claimEvents(client, opts.batchSize);
       if (events.length === 0) {
         await client.query("commit");
