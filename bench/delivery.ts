@@ -1,5 +1,6 @@
 // Delivery: `count` outbox events committed at once, delivered by the daemon's dispatcher to a local
 // HTTP sink (NOTIFICATION_URL, signed), timed until none is left undelivered.
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { startDaemonProcess } from "./support/childProcess.ts";
@@ -36,6 +37,23 @@ async function startSink() {
   };
 }
 
+/** CPU seconds (user + system) of a live process, from /proc; undefined where there is none. */
+function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's CPU seconds: the sink (and the bench's own polling). */
+const ownCpuSeconds = () => {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+};
+
 export async function deliveryBenchmark(server: BenchServer, count: number, progress: (message: string) => void): Promise<Row[]> {
   progress(`delivery: ${count} outbox events to a local HTTP sink`);
   const sink = await startSink();
@@ -43,7 +61,11 @@ export async function deliveryBenchmark(server: BenchServer, count: number, prog
     return await using(await freshDatabase(server, "delivery"), async (db) => {
       const daemon = await startDaemonProcess(db.url, { NOTIFICATION_URL: sink.url, NOTIFICATION_SECRET: "bench-secret-0123456789" });
       try {
+        // The daemon's footprint before any event: what the dispatcher adds is the peak minus this.
+        const idleRss = daemon.peakRssMb();
         const cpu = startCpuMeter(server.postmaster, [daemon.pid]);
+        const daemonCpuAtStart = processCpuSeconds(daemon.pid);
+        const sinkCpuAtStart = ownCpuSeconds();
         const started = performance.now();
         // One ticket event per ticket, shaped like the state machine's, committed in one transaction.
         await db.pool.query(
@@ -70,6 +92,11 @@ export async function deliveryBenchmark(server: BenchServer, count: number, prog
         }
         const seconds = (performance.now() - started) / 1000;
         const cpuSeconds = cpu.read();
+        const daemonCpu = (processCpuSeconds(daemon.pid) ?? Number.NaN) - (daemonCpuAtStart ?? Number.NaN);
+        const sinkCpu = ownCpuSeconds() - sinkCpuAtStart;
+        // Where the time goes: the daemon, the sink (this process) and PostgreSQL, per event.
+        const perEvent = (s: number) => (Number.isFinite(s) ? `${Math.round((s / count) * 1e6)}` : "?");
+        const split = `CPU µs/event: daemon ${perEvent(daemonCpu)}, sink ${perEvent(sinkCpu)}, PostgreSQL ${perEvent((cpuSeconds ?? Number.NaN) - daemonCpu)}`;
         if (sink.distinct() !== count) throw new Error(`the sink got ${sink.distinct()} distinct events, not ${count}`);
         const perSecond = count / seconds;
         const peak = daemon.peakRssMb();
@@ -85,7 +112,7 @@ export async function deliveryBenchmark(server: BenchServer, count: number, prog
             cpuSeconds,
             target: ">= 5,000/s, RSS <= 200 MB",
             met: perSecond >= 5000 && (peak ?? 0) <= 200,
-            note: `${sink.requests() - count} redelivered`,
+            note: `${sink.requests() - count} redelivered; ${split}; RSS ${idleRss?.toFixed(0) ?? "?"} MB before the first event`,
           },
         ];
       } finally {

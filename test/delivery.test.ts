@@ -276,6 +276,39 @@ describe("delivery to NOTIFICATION_URL", () => {
     }));
 });
 
+describe("lingering", () => {
+  test("events committed one by one share rounds: a trickle costs a few claims, not one per event", () =>
+    withDatabase(async (db) => {
+      const stub = await startHttpStub(() => ({ status: 204 }));
+      const running = dispatcher(db, { NOTIFICATION_URL: stub.url }, { ...FAST, lingerMs: 250 });
+      try {
+        // Started: both lanes ran their first (empty) round and the LISTEN connection is up.
+        await waitFor("the dispatcher idle and listening", async () => {
+          const { rows } = await db.pool.query("select 1 from pg_stat_activity where datname = $1 and application_name = $2 and query ilike 'listen%'", [db.name, LISTENER_APPLICATION_NAME]);
+          return rows.length === 1 && running.rounds() >= 2;
+        });
+        const before = running.rounds();
+        // 100 events, each committed alone (one notification each), as jobs commit them.
+        const count = 100;
+        for (let i = 1; i <= count; i++) {
+          await db.pool.query("insert into ticketing.outbox (event_id, type, ticket_id, seq, payload) values ($1, 'ticket.used', $2, 1, '{}')", [`trickle:${i}`, 1_000 + i]);
+        }
+        const rows = await waitFor("every event delivered", async () => {
+          const rows = await allPublished(db);
+          return rows && rows.length === count ? rows : undefined;
+        });
+        const rounds = running.rounds() - before;
+        // Without lingering each notification is a claim of its own (about one per event); with it, each
+        // claim takes what arrived during the last 250 ms.
+        assert.ok(rounds <= count / 4, `${rounds} rounds for ${count} events`);
+        assert.deepEqual(stub.requests.map((r) => (r.json as { event_id: string }).event_id).sort(), rows.map((r) => r.event_id).sort(), "one request per event");
+      } finally {
+        await running.stop();
+        await stub.close();
+      }
+    }));
+});
+
 describe("the claim's plan", () => {
   interface PlanNode {
     "Node Type": string;
@@ -326,16 +359,16 @@ describe("the claim's plan", () => {
     const client = await db.pool.connect();
     try {
       await client.query(BEGIN_CLAIM_TRANSACTION);
-      const custom = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) ${CLAIM_SQL}`, [500]);
+      const custom = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) ${CLAIM_SQL}`, [500, true]);
       assertIndexLookups(planOf(custom), `${state}, custom plan`);
       await client.query("set local plan_cache_mode = force_generic_plan");
-      await client.query(`prepare claim_generic(int) as ${CLAIM_SQL}`);
-      const generic = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>("explain (format json) execute claim_generic(500)");
+      await client.query(`prepare claim_generic(int, boolean) as ${CLAIM_SQL}`);
+      const generic = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>("explain (format json) execute claim_generic(500, true)");
       assertIndexLookups(planOf(generic), `${state}, generic plan`);
       await client.query("deallocate claim_generic");
       // And it runs in bounded time: the old plans took 2-30 s per claim here, minutes with a 1M backlog.
       await client.query("set local statement_timeout = '10s'");
-      const claimed = await client.query<{ id: string }>(CLAIM_SQL, [500]);
+      const claimed = await client.query<{ id: string }>(CLAIM_SQL, [500, true]);
       const first = await client.query<{ id: string }>("select id from ticketing.outbox where published_at is null order by id limit 500");
       assert.deepEqual(claimed.rows.map((r) => r.id), first.rows.map((r) => r.id), `${state}: the 500 earliest events, whole tickets first`);
     } finally {

@@ -1,6 +1,6 @@
 import type { Queryable } from "../sql/queryable.ts";
 
-/** One claimed outbox row, ready to send: the HTTP body and the pg_notify payload are built in SQL. */
+/** One claimed outbox row, ready to send: its HTTP body or its pg_notify payload is built in SQL. */
 export interface OutboxEvent {
   /** bigint ids stay strings: they go back to SQL as they came and are never computed with. */
   id: string;
@@ -10,11 +10,15 @@ export interface OutboxEvent {
   orderId: string | null;
   /** Failed attempts so far. */
   attempts: number;
-  /** The HTTP body: {event_id, type, ticket_id, order_id, seq, occurred_at, payload}. */
-  body: string;
-  /** The pg_notify payload: {event_id, type, ticket_id, order_id, seq}. */
-  notice: string;
+  /**
+   * What the sink sends, built in SQL: for HTTP the body {event_id, type, ticket_id, order_id, seq,
+   * occurred_at, payload}; for pg_notify the payload {event_id, type, ticket_id, order_id, seq}.
+   */
+  message: string;
 }
+
+/** Which message the claim builds: only the one the sink sends (the other would cost SQL and memory for nothing). */
+export type MessageKind = "http" | "notify";
 
 // Opens a round's transaction with the planner settings the claim needs, in one round trip.
 //
@@ -30,7 +34,8 @@ export interface OutboxEvent {
 // the transaction; the round's other statements update by id and need no sort either.
 export const BEGIN_CLAIM_TRANSACTION = "begin; set local enable_sort = off; set local enable_incremental_sort = off; set local jit = off";
 
-// Locks up to $1 due events for the caller's transaction, earliest due first.
+// Locks up to $1 due events for the caller's transaction, earliest due first; $2 picks the message built
+// for each: the HTTP body (true) or the pg_notify payload (false).
 //
 // Per-ticket order, across daemons too: an event is delivered only when every earlier undelivered event
 // of its ticket is delivered before it, in this round or an earlier one. The final WHERE keeps an event
@@ -70,13 +75,15 @@ with due as (
   select d.*, row_number() over (partition by d.ticket_id order by d.id) - 1 as claimed_before
     from due d
 )
-select d.id, d.event_id, d.type, d.ticket_id, d.order_id, d.attempts,
-       json_build_object('event_id', d.event_id, 'type', d.type, 'ticket_id', d.ticket_id, 'order_id', d.order_id,
-                         'seq', d.seq,
-                         'occurred_at', to_char(d.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                         'payload', d.payload)::text as body,
-       json_build_object('event_id', d.event_id, 'type', d.type, 'ticket_id', d.ticket_id, 'order_id', d.order_id,
-                         'seq', d.seq)::text as notice
+select d.id, d.event_id as "eventId", d.type, d.ticket_id as "ticketId", d.order_id as "orderId", d.attempts,
+       case when $2::boolean
+            then json_build_object('event_id', d.event_id, 'type', d.type, 'ticket_id', d.ticket_id, 'order_id', d.order_id,
+                                   'seq', d.seq,
+                                   'occurred_at', to_char(d.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                   'payload', d.payload)
+            else json_build_object('event_id', d.event_id, 'type', d.type, 'ticket_id', d.ticket_id, 'order_id', d.order_id,
+                                   'seq', d.seq)
+       end::text as message
   from ranked d
  where d.ticket_id is null
     or (select e.id from ticketing.outbox e
@@ -87,27 +94,11 @@ select d.id, d.event_id, d.type, d.ticket_id, d.order_id, d.attempts,
 
 /**
  * Claims the next events to deliver; run it inside the transaction that records their outcome, opened
- * with BEGIN_CLAIM_TRANSACTION.
+ * with BEGIN_CLAIM_TRANSACTION. The rows come back in OutboxEvent's shape (aliased in SQL, not copied:
+ * a round's events live as long as the round, and every byte of them that outlives a young-generation
+ * collection is old-space garbage, which is what sets the daemon's peak RSS).
  */
-export async function claimEvents(db: Queryable, limit: number): Promise<OutboxEvent[]> {
-  const { rows } = await db.query<{
-    id: string;
-    event_id: string;
-    type: string;
-    ticket_id: string | null;
-    order_id: string | null;
-    attempts: number;
-    body: string;
-    notice: string;
-  }>(CLAIM_SQL, [limit]);
-  return rows.map((r) => ({
-    id: r.id,
-    eventId: r.event_id,
-    type: r.type,
-    ticketId: r.ticket_id,
-    orderId: r.order_id,
-    attempts: r.attempts,
-    body: r.body,
-    notice: r.notice,
-  }));
+export async function claimEvents(db: Queryable, limit: number, kind: MessageKind): Promise<OutboxEvent[]> {
+  const { rows } = await db.query<OutboxEvent>(CLAIM_SQL, [limit, kind === "http"]);
+  return rows;
 }

@@ -41,6 +41,12 @@ export const dispatcherOptionsSchema = z.object({
    * ticket in order): one lane's database work overlaps another's HTTP requests.
    */
   lanes: z.number().int().min(1).max(8).default(2),
+  /**
+   * After a wake-up, and after a round that was not full, wait this long before the next claim: events
+   * that trickle in one by one (each job commits its own) then share a round instead of costing one each.
+   * A full round (a backlog) goes on at once. 0 claims at once.
+   */
+  lingerMs: z.number().int().min(0).max(1_000).default(10),
   /** Longest sleep between rounds when no notification comes. */
   pollIntervalMs: ms(3_600_000).default(5_000),
   /** First retry delay of a failed event; it doubles per failure up to backoffMaxMs (jittered). */
@@ -59,7 +65,7 @@ const DB_RETRY = { baseMs: 200, maxMs: 30_000 };
 /** A timer set for a backed-off event fires this much after its due time, so the claim finds it due. */
 const DUE_SLACK_MS = 5;
 
-export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions = {}): { stop(): Promise<void> } {
+export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions = {}): { rounds(): number; stop(): Promise<void> } {
   const parsed = dispatcherOptionsSchema.safeParse(options);
   if (!parsed.success) throw new Error(`invalid dispatcher options: ${formatZodError(parsed.error)}`);
   const opts = parsed.data;
@@ -73,23 +79,26 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
   const isStopping = () => stopping;
   const wake = createWakeSignal();
 
-  /** One round in one transaction: claim, deliver, record. Returns how many events were tried. */
-  const round = async (): Promise<number> => {
+  let rounds = 0;
+
+  /** One round in one transaction: claim, deliver, record. Returns how many events it claimed and tried. */
+  const round = async (): Promise<{ claimed: number; tried: number }> => {
     const client = await pool.connect();
     let failed: unknown;
     try {
+      rounds += 1;
       await client.query(BEGIN_CLAIM_TRANSACTION);
-      const events = await claimEvents(client, opts.batchSize);
+      const events = await claimEvents(client, opts.batchSize, sink ? "http" : "notify");
       if (events.length === 0) {
         await client.query("commit");
-        return 0;
+        return { claimed: 0, tried: 0 };
       }
       if (!sink) {
         await notifyEvents(client, events);
         await recordOutcomes(client, events.map((e) => e.id), []);
         await client.query("commit");
         metrics.eventsDelivered.inc(events.length);
-        return events.length;
+        return { claimed: events.length, tried: events.length };
       }
       const outcome = await deliverInOrder(events, (event) => sink.deliver(event), opts.concurrency, isStopping);
       const failures: FailedDelivery[] = outcome.failed.map(({ event, error }) => ({
@@ -107,7 +116,7 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
           "event delivery failed; will retry",
         );
       }
-      return outcome.delivered.length + outcome.failed.length;
+      return { claimed: events.length, tried: outcome.delivered.length + outcome.failed.length };
     } catch (error) {
       failed = error;
       await client.query("rollback").catch(() => {});
@@ -123,17 +132,25 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
     return untilDue === null ? opts.pollIntervalMs : Math.min(opts.pollIntervalMs, Math.max(0, untilDue) + DUE_SLACK_MS);
   };
 
+  const linger = () => (opts.lingerMs > 0 && !stopping ? new Promise((resolve) => setTimeout(resolve, opts.lingerMs)) : undefined);
+
   const lane = async () => {
     let dbFailures = 0;
     while (!stopping) {
       const seen = wake.generation();
       try {
-        const tried = await round();
+        const { claimed, tried } = await round();
         dbFailures = 0;
-        // More may be waiting: go again at once. An empty round (or one whose events all wait behind
-        // another daemon) sleeps until a notification, the next backed-off event or the poll.
-        if (tried > 0) continue;
-        await wake.sleep(await idleWaitMs(), seen);
+        if (claimed >= opts.batchSize) {
+          // A backlog: go again at once, and rouse a sleeping lane to work through it alongside.
+          wake.wake();
+          continue;
+        }
+        // Not full: more may be trickling in, so the next claim waits lingerMs for it. An empty round (or
+        // one whose events all wait behind another daemon) first sleeps until a notification, the next
+        // backed-off event or the poll.
+        if (tried === 0) await wake.sleep(await idleWaitMs(), seen);
+        await linger();
       } catch (error) {
         dbFailures += 1;
         const retryInMs = retryDelayMs(dbFailures, DB_RETRY);
@@ -162,16 +179,18 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
     },
     (error) => log.warn({ err: error }, "outbox pruning failed"),
   );
-  log.info({ sink: sink ? "http" : "pg_notify", signed: Boolean(sink && env.NOTIFICATION_SECRET), batchSize: opts.batchSize, concurrency: opts.concurrency, lanes: opts.lanes }, "outbox dispatcher running");
+  log.info({ sink: sink ? "http" : "pg_notify", signed: Boolean(sink && env.NOTIFICATION_SECRET), batchSize: opts.batchSize, concurrency: opts.concurrency, lanes: opts.lanes, lingerMs: opts.lingerMs }, "outbox dispatcher running");
 
   return {
+    /** Rounds run so far (claims, empty ones included): what lingering saves. */
+    rounds: () => rounds,
     /** Lets the current rounds finish (requests in flight complete, untried events stay queued), then releases everything. */
     async stop() {
       stopping = true;
-      wake.wake();
+      wake.wakeAll();
       await running;
       await Promise.all([gauges.stop(), pruner.stop(), listener.close()]);
-      sink?.close();
+      await sink?.close();
       log.info("outbox dispatcher stopped");
     },
   };

@@ -1,5 +1,4 @@
-import http from "node:http";
-import https from "node:https";
+import { Pool, type Dispatcher } from "undici";
 import type { OutboxEvent } from "./claimEvents.ts";
 import { signatureHeaders } from "./signature.ts";
 
@@ -8,7 +7,7 @@ export type DeliveryResult = { ok: true } | { ok: false; error: string };
 export interface HttpSink {
   deliver(event: OutboxEvent): Promise<DeliveryResult>;
   /** Closes the kept-alive connections. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 export interface HttpSinkOptions {
@@ -22,54 +21,89 @@ export interface HttpSinkOptions {
 
 const ERROR_BODY_CHARS = 200;
 
+/** Why an attempt was cut off: no complete answer within timeoutMs. */
+class DeadlineExceeded extends Error {}
+
 /**
  * POSTs events to notification-orchestrator. Any 2xx is delivered; any other status, a network error or
  * no complete answer within timeoutMs is a failure. Error texts never carry the URL (it may hold a
  * token) nor the secret.
+ *
+ * undici's Pool, not node:http: measured on this project's 2-core machine it spends about a third of the
+ * CPU per request (about 85 against 255 µs with node:http's Agent and a per-request AbortSignal.timeout),
+ * and the sink spends less too. One request per connection at a time (no pipelining: measured slower,
+ * and a failure would cut every request queued behind it). Redirects are not followed (the Pool has no
+ * redirect interceptor), as the contract says.
  */
 export function createHttpSink(options: HttpSinkOptions): HttpSink {
   const target = new URL(options.url);
-  const transport = target.protocol === "https:" ? https : http;
-  // Keep-alive: thousands of events a second cannot each pay for a new TCP (and TLS) connection.
-  const agent = new transport.Agent({ keepAlive: true, maxSockets: options.maxSockets });
+  const path = `${target.pathname}${target.search}`;
+  // Credentials in the URL go as Basic auth, as node:http did with them; the origin the Pool gets has none.
+  const authorization = target.username
+    ? `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString("base64")}`
+    : undefined;
+  // Keep-alive: thousands of events a second cannot each pay for a new TCP (and TLS) connection. Our
+  // own deadline covers the whole exchange, so undici's per-phase timeouts only back it up.
+  const pool = new Pool(target.origin, {
+    connections: options.maxSockets,
+    pipelining: 1,
+    headersTimeout: options.timeoutMs + 1_000,
+    bodyTimeout: options.timeoutMs + 1_000,
+    connect: { timeout: options.timeoutMs },
+  });
 
   const deliver = (event: OutboxEvent) =>
     new Promise<DeliveryResult>((resolve) => {
+      const headers: Record<string, string> = {
+        "content-type": "application/json",
+        "idempotency-key": event.eventId,
+        "x-ticketing-event-id": event.eventId,
+      };
+      if (authorization) headers.authorization = authorization;
+      if (options.secret) Object.assign(headers, signatureHeaders(options.secret, event.message));
+
       let settled = false;
+      let controller: Dispatcher.DispatchController | undefined;
+      let status = 0;
+      let text = "";
       const settle = (result: DeliveryResult) => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         resolve(result);
       };
-      const signal = AbortSignal.timeout(options.timeoutMs);
-      const failure = (error: Error): DeliveryResult => ({
-        ok: false,
-        error: signal.aborted ? `no answer within ${options.timeoutMs} ms` : `${(error as { code?: string }).code ?? error.name}: ${error.message}`,
-      });
-      const headers: Record<string, string | number> = {
-        "content-type": "application/json",
-        "content-length": Buffer.byteLength(event.body),
-        "idempotency-key": event.eventId,
-        "x-ticketing-event-id": event.eventId,
-        ...(options.secret ? signatureHeaders(options.secret, event.body) : {}),
-      };
-      const request = transport.request(target, { method: "POST", agent, headers, signal }, (response) => {
-        const status = response.statusCode ?? 0;
-        let text = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => {
-          if (text.length < ERROR_BODY_CHARS) text += chunk;
-        });
-        response.on("end", () =>
-          settle(status >= 200 && status < 300 ? { ok: true } : { ok: false, error: `answered ${status}: ${text.slice(0, ERROR_BODY_CHARS)}` }),
-        );
-        response.on("error", (error) => settle(failure(error)));
-        // A connection cut before the body ended: the answer is incomplete, so the event is not delivered.
-        response.on("close", () => settle(failure(new Error("connection closed before the answer was complete"))));
-      });
-      request.on("error", (error) => settle(failure(error)));
-      request.end(event.body);
+      // One plain timer per request, cleared when it settles: AbortSignal.timeout's stay alive (with the
+      // request they would abort) for the whole timeout, tens of thousands at a time under load.
+      const timer = setTimeout(() => {
+        // Settled first: abort() reports the cut-off through onResponseError at once.
+        settle({ ok: false, error: `no answer within ${options.timeoutMs} ms` });
+        controller?.abort(new DeadlineExceeded());
+      }, options.timeoutMs);
+
+      pool.dispatch(
+        { origin: target.origin, path, method: "POST", headers, body: event.message },
+        {
+          onRequestStart(requestController) {
+            controller = requestController;
+            if (settled) requestController.abort(new DeadlineExceeded());
+          },
+          onResponseStart(_controller, statusCode) {
+            status = statusCode;
+          },
+          onResponseData(_controller, chunk) {
+            // Only a failure's answer is kept, and only its start: it goes into last_error.
+            if ((status < 200 || status >= 300) && text.length < ERROR_BODY_CHARS) text += chunk.toString("utf8");
+          },
+          onResponseEnd() {
+            settle(status >= 200 && status < 300 ? { ok: true } : { ok: false, error: `answered ${status}: ${text.slice(0, ERROR_BODY_CHARS)}` });
+          },
+          onResponseError(_controller, error) {
+            // A connection cut before the answer was complete is a failure too: the event is not delivered.
+            settle({ ok: false, error: `${(error as { code?: string }).code ?? error.name}: ${error.message}` });
+          },
+        },
+      );
     });
 
-  return { deliver, close: () => agent.destroy() };
+  return { deliver, close: () => pool.destroy() };
 }

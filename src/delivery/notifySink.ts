@@ -8,5 +8,5 @@ import type { OutboxEvent } from "./claimEvents.ts";
  * function scan returns the array in order, so one ticket's notifications keep their id order.
  */
 export async function notifyEvents(db: Queryable, events: OutboxEvent[]): Promise<void> {
-  await db.query("select pg_notify('ticketing_events', n) from unnest($1::text[]) as n", [events.map((e) => e.notice)]);
+  await db.query("select pg_notify('ticketing_events', n) from unnest($1::text[]) as n", [events.map((e) => e.message)]);
 }
