@@ -203,6 +203,34 @@ describe("delivery to NOTIFICATION_URL", () => {
       }
     }));
 
+  test("the URL's path, query and credentials are used; a redirect is a failure, not followed", () =>
+    withDatabase(async (db) => {
+      const stub = await startHttpStub((_request, index) => (index === 0 ? { status: 302, body: "moved" } : { status: 204 }));
+      const { ticketIds } = await createOrder(db.pool, 1);
+      await driveTo(db.pool, ticketIds[0] as number, "refunded");
+      const url = new URL(stub.url);
+      url.username = "hook";
+      url.password = "p@ss word";
+      url.pathname = "/in/ticketing";
+      url.search = "?token=abc";
+      const running = dispatcher(db, { NOTIFICATION_URL: url.toString() });
+      try {
+        const rows = await waitFor("events delivered", () => allPublished(db));
+        const redirected = rows.find((r) => r.attempts > 0);
+        assert.ok(redirected, "the redirected attempt counts as a failure");
+        assert.equal(redirected.last_error, "answered 302: moved");
+        assert.equal(stub.requests.length, rows.length + 1, "the redirect was not followed: one more request than events");
+        for (const request of stub.requests) {
+          assert.equal(request.url, "/in/ticketing?token=abc");
+          assert.equal(request.headers.authorization, `Basic ${Buffer.from("hook:p@ss word").toString("base64")}`);
+        }
+        assert.ok(!JSON.stringify(running.logs).includes("p%40ss"), "the URL's credentials are never logged");
+      } finally {
+        await running.stop();
+        await stub.close();
+      }
+    }));
+
   test("with NOTIFICATION_SECRET every request is signed; the README's check accepts it and rejects tampering", () =>
     withDatabase(async (db) => {
       const stub = await startHttpStub((_request, index) => ({ status: index < 2 ? 500 : 200 }));

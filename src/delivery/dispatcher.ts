@@ -12,7 +12,7 @@ import { retryDelayMs } from "./backoff.ts";
 import { BEGIN_CLAIM_TRANSACTION, claimEvents } from "./claimEvents.ts";
 import { deliverInOrder } from "./deliverInOrder.ts";
 import { createHttpSink, type HttpSink } from "./httpSink.ts";
-import { notifyEvents } from "./notifySink.ts";
+import { publishByNotify } from "./notifySink.ts";
 import { listenForOutbox } from "./outboxListener.ts";
 import { msUntilNextAttempt, outboxBacklog } from "./outboxStats.ts";
 import { every } from "../periodic.ts";
@@ -94,8 +94,7 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
         return { claimed: 0, tried: 0 };
       }
       if (!sink) {
-        await notifyEvents(client, events);
-        await recordOutcomes(client, events.map((e) => e.id), []);
+        await publishByNotify(client, events);
         await client.query("commit");
         metrics.eventsDelivered.inc(events.length);
         return { claimed: events.length, tried: events.length };
@@ -191,7 +190,7 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
       await running;
       await Promise.all([gauges.stop(), pruner.stop(), listener.close()]);
       await sink?.close();
-      log.info("outbox dispatcher stopped");
+      log.info({ rounds }, "outbox dispatcher stopped");
     },
   };
 }
