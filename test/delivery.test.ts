@@ -3,7 +3,8 @@
 // Real PostgreSQL (each test its own database), real HTTP stand-ins.
 import assert from "node:assert/strict";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import type { IncomingHttpHeaders } from "node:http";
+import http, { type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import pg from "pg";
@@ -167,6 +168,36 @@ describe("delivery to NOTIFICATION_URL", () => {
       } finally {
         await running.stop();
         await stub.close();
+      }
+    }));
+
+  test("a connection cut before the answer is complete is a failure: not published, retried", () =>
+    withDatabase(async (db) => {
+      // A 200 whose body never ends: the first two requests get half an answer, then the socket is cut.
+      let requests = 0;
+      const server = http.createServer((req, res) => {
+        requests += 1;
+        req.resume();
+        req.on("end", () => {
+          if (requests > 2) return void res.writeHead(200).end();
+          res.writeHead(200, { "content-length": "100" });
+          res.write("half an answer", () => req.socket.destroy());
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const { ticketIds } = await createOrder(db.pool, 1);
+      await driveTo(db.pool, ticketIds[0] as number, "used");
+      const running = dispatcher(db, { NOTIFICATION_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` });
+      try {
+        const rows = await waitFor("events delivered after the cut answers", () => allPublished(db));
+        const cut = rows.filter((r) => r.attempts > 0);
+        assert.ok(cut.length >= 1, "the cut attempts count as failures");
+        for (const row of cut) assert.match(row.last_error ?? "", /^UND_ERR_SOCKET: /);
+        assert.equal(requests, rows.length + 2, "each cut attempt was sent again");
+      } finally {
+        await running.stop();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
       }
     }));
 
