@@ -44,9 +44,10 @@ export const dispatcherOptionsSchema = z.object({
   /**
    * After a wake-up, and after a round that was not full, wait this long before the next claim: events
    * that trickle in one by one (each job commits its own) then share a round instead of costing one each.
-   * A full round (a backlog) goes on at once. 0 claims at once.
+   * A full round (a backlog) goes on at once. 0 claims at once. Measured on the refund benchmark (5,000
+   * refunds, pg_notify sink): 0 ms ran about 3,400 rounds, 10 ms 950-1,300, 20 ms 580-760.
    */
-  lingerMs: z.number().int().min(0).max(1_000).default(10),
+  lingerMs: z.number().int().min(0).max(1_000).default(20),
   /** Longest sleep between rounds when no notification comes. */
   pollIntervalMs: ms(3_600_000).default(5_000),
   /** First retry delay of a failed event; it doubles per failure up to backoffMaxMs (jittered). */
