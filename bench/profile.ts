@@ -1,6 +1,6 @@
 // `npm run bench -- --profile`: where a batch's time goes, statement by statement. Loads auto_explain in
 // one session (superuser; the embedded server's user is) and prints EXPLAIN (ANALYZE, BUFFERS) of every
-// statement run inside one expiry batch of 200 and inside one refund request (claim, then decision),
+// statement run inside one expiry batch of 200 and inside one refund request (ticketing.approve_request),
 // taken in the steady state (plans cached, backlog already partly swept), after clean timings of the
 // same calls. The per-row foreign-key checks are summed into one line instead of printed one by one.
 import pg from "pg";
@@ -65,11 +65,9 @@ export async function profile(server: BenchServer, progress: (message: string) =
   progress("profile: one refund request");
   const refund = await using(await freshDatabase(server, "profile"), async (db) => {
     await seedUsableTickets(db.pool, 100);
-    const request = (n: number) => [
-      `select * from ticketing.claim_request('refund', ${n}, 'profile-${n}', '{}', interval '120 seconds')`,
-      `select * from ticketing.apply_decision('profile-${n}', 'refunded', null, '{}')`,
-    ];
+    // The built-in approve policy's one transaction, as the daemon runs it without a refund service.
+    const request = (n: number) => [`select * from ticketing.approve_request('refund', ${n}, 'profile-${n}', '{}')`];
     return explainNested(db.url, [1, 2, 3, 4, 5, 6, 7, 8].flatMap(request), [9, 10, 11].flatMap(request), request(12));
   });
-  return [`## Expiry: ticketing.expire_batch(200)\n`, expiry, `## Refund request: claim_request, then apply_decision\n`, refund].join("\n");
+  return [`## Expiry: ticketing.expire_batch(200)\n`, expiry, `## Refund request: ticketing.approve_request (built-in policy)\n`, refund].join("\n");
 }
