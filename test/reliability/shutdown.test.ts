@@ -3,7 +3,6 @@
 // once; a job that will not finish cannot hold the shutdown beyond its bound.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { waitFor } from "../support/daemon.ts";
 import { startHttpStub } from "../support/httpStub.ts";
@@ -51,13 +50,19 @@ async function assertSweptExactlyOnce(db: TestDatabase) {
 }
 
 /** Starts the next daemon, which must finish the sweep within `withinMs` of its start, each ticket exactly once. */
-async function nextStartFinishesSweep(db: TestDatabase, config: string[], withinMs: number, check: (daemon: CliDaemon) => void = () => {}) {
+async function nextStartFinishesSweep(
+  db: TestDatabase,
+  config: string[],
+  withinMs: number,
+  check: (daemon: CliDaemon) => Promise<void> = async () => {},
+  env: Record<string, string> = {},
+) {
   const startedAt = Date.now();
-  const next = await startCliDaemon(db.url, {}, config);
+  const next = await startCliDaemon(db.url, env, config);
   try {
     await waitFor("the sweep finished by the next start", async () => (await expired(db)) === TICKETS, 60_000);
+    await check(next);
     await waitFor("no job left locked", async () => (await lockedJobs(db.pool)) === 0);
-    check(next);
     assert.ok(Date.now() - startedAt < withinMs, `picked up within ${withinMs} ms of the start, no waiting for a lock to age`);
     await assertSweptExactlyOnce(db);
   } finally {
@@ -92,26 +97,46 @@ test("SIGTERM mid-sweep: committed batches stay, the process exits 0 within the 
   }
 });
 
-test("a second signal forces the exit at once; the next start takes the abandoned sweep over without waiting", async () => {
+test("a second signal forces the exit at once; the next start takes over what it abandoned without waiting", async () => {
   const db = await createTestDatabase();
   const config = withoutScheduledSweeps();
+  // A refund call that hangs keeps the graceful shutdown waiting, so the second signal always lands on it.
+  let hang = true;
+  const refundService = await startHttpStub(() => ({ status: 200, body: { target_status: "refunded" }, delayMs: hang ? 45_000 : 0 }));
+  const env = { REFUND_SERVICE_URL: refundService.url, HTTP_TIMEOUT_MS: "60000" };
+  const REFUNDED = 10_000_001;
   try {
-    const first = await startCliDaemon(db.url, {}, config);
+    await db.pool.query("insert into ticketing.orders (id) values ($1)", [REFUNDED]);
+    await db.pool.query("insert into ticketing.tickets (id, order_id, valid_end) values ($1, $1, now() + interval '1 day')", [REFUNDED]);
+    const first = await startCliDaemon(db.url, env, config);
+    await db.pool.query("select ticketing.request_refund($1, 'abandoned-refund')", [REFUNDED]);
+    await waitFor("the refund call in flight", async () => refundService.requests.length > 0, 30_000);
     await sweepUnderWay(db);
     const signalledAt = Date.now();
     first.child.kill("SIGTERM");
-    await sleep(100);
+    await waitFor("the sweep to stop at its batch boundary", async () => first.logs().some((l) => l.msg === "expiry sweep finished" && l.interrupted === true));
     first.child.kill("SIGTERM");
     assert.equal(await first.exit, 1);
-    assert.ok(Date.now() - signalledAt < 5_000, "forced exit is quick");
+    assert.ok(Date.now() - signalledAt < 10_000, "forced exit is quick");
     assert.ok(first.logs().some((l) => l.msg === "forced shutdown: handing this daemon's jobs over and exiting"));
+    assert.ok((await expired(db)) < TICKETS, "the sweep was left unfinished");
 
+    hang = false;
     // Taken over before a heartbeat could even age: the owner declared itself gone.
-    await nextStartFinishesSweep(db, config, 25_000, (next) => {
-      const rescue = next.logs().find((l) => l.msg === "released a job its worker no longer runs");
-      assert.equal(rescue?.reason, "daemon_dead", "the abandoned sweep was released as its owner declared itself gone");
-    });
+    await nextStartFinishesSweep(
+      db,
+      config,
+      25_000,
+      async (next) => {
+        await waitFor("the abandoned refund applied", async () => (await scalar<string>(db.pool, "select status from ticketing.tickets where id = $1", [REFUNDED])) === "refunded");
+        const rescue = next.logs().find((l) => l.msg === "released a job its worker no longer runs");
+        assert.equal(rescue?.reason, "daemon_dead", "the abandoned refund job was released as its owner declared itself gone");
+        assert.equal(rescue?.task, "ticket_refund_requested");
+      },
+      env,
+    );
   } finally {
+    await refundService.close();
     await db.drop();
   }
 });
