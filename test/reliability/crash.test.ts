@@ -7,8 +7,10 @@ import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { waitFor } from "../support/daemon.ts";
 import {
   bookkeepingViolations,
+  expiredTickets,
   isRunning,
   lockedJobs,
+  MID_SWEEP,
   queueSweep,
   scalar,
   seedExpiredOrders,
@@ -16,9 +18,7 @@ import {
   withoutScheduledSweeps,
 } from "../support/reliability.ts";
 
-const ORDERS = 10_000;
-const PER_ORDER = 5;
-const TICKETS = ORDERS * PER_ORDER;
+const { orders: ORDERS, perOrder: PER_ORDER, tickets: TICKETS } = MID_SWEEP;
 
 let db: TestDatabase;
 before(async () => {
@@ -30,7 +30,7 @@ after(async () => {
 
 test("SIGKILL mid-sweep, then a new daemon: every ticket expired exactly once, every order completed, no job left locked", async () => {
   await seedExpiredOrders(db.pool, ORDERS, PER_ORDER);
-  const expiredCount = () => scalar<number>(db.pool, "select count(*)::int from ticketing.tickets where status = 'expired'");
+  const expiredCount = () => expiredTickets(db.pool);
 
   const config = withoutScheduledSweeps();
   const first = await startCliDaemon(db.url, {}, config);

@@ -8,8 +8,10 @@ import { waitFor } from "../support/daemon.ts";
 import { startHttpStub } from "../support/httpStub.ts";
 import {
   bookkeepingViolations,
+  expiredTickets,
   type CliDaemon,
   lockedJobs,
+  MID_SWEEP,
   queueSweep,
   scalar,
   seedExpiredOrders,
@@ -17,13 +19,11 @@ import {
   withoutScheduledSweeps,
 } from "../support/reliability.ts";
 
-const ORDERS = 10_000;
-const PER_ORDER = 5;
-const TICKETS = ORDERS * PER_ORDER;
+const { orders: ORDERS, perOrder: PER_ORDER, tickets: TICKETS } = MID_SWEEP;
 /** src/commands/run.ts: a graceful shutdown longer than this is forced. */
 const SHUTDOWN_BOUND_MS = 30_000;
 
-const expired = (db: TestDatabase) => scalar<number>(db.pool, "select count(*)::int from ticketing.tickets where status = 'expired'");
+const expired = (db: TestDatabase) => expiredTickets(db.pool);
 const sessions = (db: TestDatabase) =>
   scalar<number>(db.pool, "select count(*)::int from pg_stat_activity where datname = current_database() and application_name like 'ticket-lifecycle%'");
 

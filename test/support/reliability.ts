@@ -106,6 +106,13 @@ export async function startOwnServer(name: string): Promise<OwnServer> {
   };
 }
 
+/** The backlog the crash and shutdown tests interrupt: large enough that a signal lands mid-sweep. */
+export const MID_SWEEP = { orders: 10_000, perOrder: 5, tickets: 50_000 } as const;
+
+export function expiredTickets(db: Queryable): Promise<number> {
+  return scalar<number>(db, "select count(*)::int from ticketing.tickets where status = 'expired'");
+}
+
 /** `orders` orders of `perOrder` tickets each, all past valid_end. Ids start at `firstId`. */
 export async function seedExpiredOrders(db: Queryable, orders: number, perOrder: number, firstId = 1) {
   await db.query("insert into ticketing.orders (id) select g from generate_series($1::bigint, $1::bigint + $2::int - 1) g", [firstId, orders]);
