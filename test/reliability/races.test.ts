@@ -4,52 +4,23 @@
 // error names the refused transition for a refund or a change, a skipped ticket for the sweep.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import pg from "pg";
+import type pg from "pg";
 import { createOrder } from "../support/fixtures.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startTestDaemon, waitFor } from "../support/daemon.ts";
 import { startHttpStub } from "../support/httpStub.ts";
-import { bookkeepingViolations, queueSweep, scalar } from "../support/reliability.ts";
+import { atOnce, bookkeepingViolations, queueSweep, scalar, type RacingCall } from "../support/reliability.ts";
 
 let db: TestDatabase;
 let racers: pg.Pool;
 before(async () => {
   db = await createTestDatabase();
-  racers = new pg.Pool({ connectionString: db.url, max: 50 });
+  racers = db.openPool(50);
 });
-after(async () => {
-  await racers.end();
-  await db.drop();
-});
+after(() => db.drop());
 
+/** A deadlock or serialization failure is retried, as every caller of the API must. */
 const RETRYABLE = new Set(["40P01", "40001"]);
-
-/**
- * Runs every call on a connection of its own, all released together once every connection is open.
- * A deadlock or serialization failure is retried, as every caller of the API must; anything else is the
- * call's answer.
- */
-async function atOnce(calls: Array<{ text: string; values: unknown[]; role?: string }>) {
-  const clients = await Promise.all(calls.map(() => racers.connect()));
-  try {
-    await Promise.all(calls.map((c, i) => (c.role ? clients[i]?.query(`set role ${c.role}`) : undefined)));
-    return await Promise.all(
-      calls.map(async (c, i) => {
-        const client = clients[i] as pg.PoolClient;
-        for (;;) {
-          try {
-            return { ok: true as const, rows: (await client.query(c.text, c.values)).rows };
-          } catch (error) {
-            const { code, message } = error as { code?: string; message: string };
-            if (!code || !RETRYABLE.has(code)) return { ok: false as const, code, message };
-          }
-        }
-      }),
-    );
-  } finally {
-    await Promise.all(clients.map((c) => c.query("reset role").finally(() => c.release())));
-  }
-}
 
 const auditOf = async (ticketId: number) =>
   (await db.pool.query<{ new_status: string; event_id: string }>("select new_status, event_id from ticketing.ticket_status_audit where ticket_id = $1 order by seq", [ticketId])).rows;
@@ -67,13 +38,13 @@ describe("at the SQL entry points", () => {
         await db.pool.query("select ticketing.request_refund($1, $2)", [t, `race-refund-${t}`]);
         await db.pool.query("select ticketing.request_change($1, $2)", [t, `race-change-${t}`]);
       }
-      const calls: Array<{ text: string; values: unknown[]; role?: string }> = tickets.flatMap((t) => [
+      const calls: RacingCall[] = tickets.flatMap((t) => [
         { text: "select ticketing.redeem_ticket($1, $2) as r", values: [t, `race-redeem-${t}`], role: "ticketing_client" },
         { text: "select outcome as r from ticketing.apply_decision($1, 'refunded', null, '{}')", values: [`race-refund-${t}`] },
         { text: "select ticketing.begin_change($1) as r", values: [`race-change-${t}`] },
       ]);
       calls.push({ text: "select * from ticketing.expire_batch(1000) as r", values: [] });
-      const results = await atOnce(calls);
+      const results = await atOnce(racers, calls, RETRYABLE);
 
       for (const [i, t] of tickets.entries()) {
         const [redeem, refund, change] = results.slice(i * 3, i * 3 + 3);
@@ -88,9 +59,9 @@ describe("at the SQL entry points", () => {
         );
         const request = (kind: string) => requests.rows.find((r) => r.kind === kind);
 
-        const redeemWon = redeem?.ok === true && redeem.rows[0].r === "applied";
-        const refundWon = refund?.ok === true && refund.rows[0].r === "succeeded";
-        const changeWon = change?.ok === true && change.rows[0].r === "applied";
+        const redeemWon = redeem?.ok === true && redeem.r === "applied";
+        const refundWon = refund?.ok === true && refund.r === "succeeded";
+        const changeWon = change?.ok === true && change.r === "applied";
         const expireWon = winner.event_id === "expire";
         assert.equal([redeemWon, refundWon, changeWon, expireWon].filter(Boolean).length, 1, `ticket ${t}: one winner`);
         wins.redeem += Number(redeemWon);
@@ -104,12 +75,12 @@ describe("at the SQL entry points", () => {
           assert.match(redeem?.ok === false ? redeem.message : "", new RegExp(`ticket ${t}: transition ${winner.new_status} -> used is not allowed`));
         }
         if (!refundWon) {
-          assert.deepEqual(refund?.ok && refund.rows[0].r, "rejected");
+          assert.deepEqual(refund?.ok && refund.r, "rejected");
           assert.equal(request("refund")?.status, "failed");
           assert.match(request("refund")?.error ?? "", new RegExp(`refuses ${winner.new_status} -> refunded for ticket ${t}`));
         }
         if (!changeWon) {
-          assert.deepEqual(change?.ok && change.rows[0].r, "rejected");
+          assert.deepEqual(change?.ok && change.r, "rejected");
           assert.equal(request("change")?.status, "failed");
           assert.match(request("change")?.error ?? "", new RegExp(`refuses ${winner.new_status} -> changing for ticket ${t}`));
         }
@@ -138,7 +109,7 @@ describe("through the daemon", () => {
         all.push(...tickets);
         // The change re-issues the ticket with a validity already past, so the last sweep settles it too.
         const changeMeta = JSON.stringify({ valid_end: new Date(Date.now() - 60_000).toISOString() });
-        const calls: Array<{ text: string; values: unknown[]; role?: string }> = tickets.flatMap((t) => [
+        const calls: RacingCall[] = tickets.flatMap((t) => [
           { text: "select ticketing.redeem_ticket($1, $2) as r", values: [t, `daemon-redeem-${t}`], role: "ticketing_client" },
           { text: "select ticketing.request_refund($1, $2) as r", values: [t, `daemon-refund-${t}`], role: "ticketing_client" },
           { text: "select ticketing.request_change($1, $2, $3::jsonb) as r", values: [t, `daemon-change-${t}`, changeMeta], role: "ticketing_client" },
@@ -148,11 +119,11 @@ describe("through the daemon", () => {
                         job_key => 'expire_tickets', job_key_mode => 'preserve_run_at', max_attempts => 1)`,
           values: [],
         });
-        const results = await atOnce(calls);
+        const results = await atOnce(racers, calls, RETRYABLE);
         for (const [i, t] of tickets.entries()) {
           const redeem = results[i * 3];
           if (redeem?.ok === false) redeemLosers.push({ ticket: t, code: redeem.code, message: redeem.message });
-          else assert.equal(redeem?.rows[0].r, "applied");
+          else assert.equal(redeem?.r, "applied");
         }
         await waitFor(
           `round ${round}: every request finished`,

@@ -3,11 +3,11 @@
 // One transition, one audit row, one event, one request row, whatever the interleaving.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import pg from "pg";
+import type pg from "pg";
 import { createOrder } from "../support/fixtures.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startTestDaemon, waitFor, type TestDaemon } from "../support/daemon.ts";
-import { bookkeepingViolations, lockedJobs, scalar } from "../support/reliability.ts";
+import { atOnce, bookkeepingViolations, lockedJobs, scalar } from "../support/reliability.ts";
 
 const CONNECTIONS = 40;
 const ROUNDS = 5;
@@ -18,24 +18,12 @@ let storm: pg.Pool;
 before(async () => {
   db = await createTestDatabase();
   daemon = await startTestDaemon(db, { WORKER_CONCURRENCY: "8", LOG_LEVEL: "info" });
-  storm = new pg.Pool({ connectionString: db.url, max: CONNECTIONS });
+  storm = db.openPool(CONNECTIONS);
 });
 after(async () => {
-  await storm.end();
   await daemon.stop();
   await db.drop();
 });
-
-/** Runs `statements[i]` on connection i, all released together once every connection is open. */
-async function atOnce(statements: Array<{ text: string; values: unknown[]; role?: string }>) {
-  const clients = await Promise.all(statements.map(() => storm.connect()));
-  try {
-    await Promise.all(statements.map((s, i) => (s.role ? clients[i]?.query(`set role ${s.role}`) : undefined)));
-    return await Promise.allSettled(statements.map((s, i) => (clients[i] as pg.PoolClient).query(s.text, s.values)));
-  } finally {
-    await Promise.all(clients.map((c) => c.query("reset role").finally(() => c.release())));
-  }
-}
 
 test(`the same refund event from ${CONNECTIONS} connections at once, API and raw add_job mixed: one transition, one event`, async () => {
   for (let round = 1; round <= ROUNDS; round++) {
@@ -43,6 +31,7 @@ test(`the same refund event from ${CONNECTIONS} connections at once, API and raw
     const ticketId = ticketIds[0] as number;
     const eventId = `storm-refund-${round}`;
     const results = await atOnce(
+      storm,
       Array.from({ length: CONNECTIONS }, (_, i) =>
         i % 2 === 0
           ? { text: "select ticketing.request_refund($1, $2) as r", values: [ticketId, eventId], role: "ticketing_client" }
@@ -53,10 +42,10 @@ test(`the same refund event from ${CONNECTIONS} connections at once, API and raw
       ),
     );
     assert.deepEqual(
-      results.filter((r) => r.status === "rejected"),
+      results.filter((r) => !r.ok),
       [],
     );
-    const outcomes = results.flatMap((r, i) => (i % 2 === 0 && r.status === "fulfilled" ? [r.value.rows[0].r] : []));
+    const outcomes = results.flatMap((r, i) => (i % 2 === 0 && r.ok ? [r.r] : []));
     assert.equal(outcomes.filter((o) => o === "queued").length, 1, `one request_refund queued it: ${outcomes.join(",")}`);
 
     await waitFor(`storm ${round} processed`, async () => {
@@ -89,9 +78,10 @@ test(`the same redemption from ${CONNECTIONS} gates at once: one applied, the re
   const { ticketIds } = await createOrder(db.pool, 2);
   const ticketId = ticketIds[0] as number;
   const results = await atOnce(
+      storm,
     Array.from({ length: CONNECTIONS }, () => ({ text: "select ticketing.redeem_ticket($1, 'gate-scan-1') as r", values: [ticketId], role: "ticketing_client" })),
   );
-  const outcomes = results.map((r) => (r.status === "fulfilled" ? r.value.rows[0].r : `error ${(r.reason as { code?: string }).code}`));
+  const outcomes = results.map((r) => (r.ok ? r.r : `error ${r.code}`));
   assert.equal(outcomes.filter((o) => o === "applied").length, 1);
   assert.equal(outcomes.filter((o) => o === "duplicate").length, CONNECTIONS - 1);
   assert.equal(await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where ticket_id = $1", [ticketId]), 1);

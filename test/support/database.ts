@@ -7,7 +7,19 @@ export interface TestDatabase {
   url: string;
   name: string;
   pool: pg.Pool;
+  /** Another pool on this database, ended by `drop()` like the first one. */
+  openPool(max: number): pg.Pool;
   drop(): Promise<void>;
+}
+
+/**
+ * `pool.end()` resolves before its sockets close, so the forced drop can still cut a session that is
+ * logging off: that error is the test's own doing, never news (without a listener it would crash the file).
+ */
+function quietPool(connectionString: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on("error", () => {});
+  return pool;
 }
 
 function adminUrl(): string {
@@ -28,14 +40,18 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   }
   const url = new URL(adminUrl());
   url.pathname = `/${name}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 20 });
-  pool.on("error", () => {});
+  const pools = [quietPool(url.toString(), 20)];
   return {
     url: url.toString(),
     name,
-    pool,
+    pool: pools[0] as pg.Pool,
+    openPool(max) {
+      const pool = quietPool(url.toString(), max);
+      pools.push(pool);
+      return pool;
+    },
     async drop() {
-      await pool.end();
+      await Promise.all(pools.map((pool) => pool.end()));
       const dropper = new pg.Client({ connectionString: adminUrl() });
       await dropper.connect();
       await dropper.query(`drop database if exists ${name} with (force)`);

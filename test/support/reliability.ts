@@ -106,6 +106,42 @@ export async function startOwnServer(name: string): Promise<OwnServer> {
   };
 }
 
+export interface RacingCall {
+  text: string;
+  values: unknown[];
+  /** `set role` on this call's connection first (for example ticketing_client, as other services call). */
+  role?: string;
+}
+/** `r` is the first row's column `r`: every racing call names its answer so. */
+export type RaceResult = { ok: true; r: unknown } | { ok: false; code?: string; message: string };
+
+/**
+ * Runs every call on a connection of its own, all released together once every connection is open, so
+ * they meet at the same instant. A failure whose SQLSTATE is in `retry` (a deadlock, say, which every
+ * caller of the API must retry) runs the call again; any other failure is the call's answer.
+ */
+export async function atOnce(pool: pg.Pool, calls: RacingCall[], retry: ReadonlySet<string> = new Set()): Promise<RaceResult[]> {
+  const clients = await Promise.all(calls.map(() => pool.connect()));
+  try {
+    await Promise.all(calls.map((c, i) => (c.role ? clients[i]?.query(`set role ${c.role}`) : undefined)));
+    return await Promise.all(
+      calls.map(async (c, i): Promise<RaceResult> => {
+        const client = clients[i] as pg.PoolClient;
+        for (;;) {
+          try {
+            return { ok: true, r: (await client.query(c.text, c.values)).rows[0]?.r };
+          } catch (error) {
+            const { code, message } = error as { code?: string; message: string };
+            if (!code || !retry.has(code)) return { ok: false, code, message };
+          }
+        }
+      }),
+    );
+  } finally {
+    await Promise.all(clients.map((c) => c.query("reset role").finally(() => c.release())));
+  }
+}
+
 /** The backlog the crash and shutdown tests interrupt: large enough that a signal lands mid-sweep. */
 export const MID_SWEEP = { orders: 10_000, perOrder: 5, tickets: 50_000 } as const;
 
