@@ -72,7 +72,13 @@ describe("metrics", () => {
     await db.pool.query("select ticketing.request_change($1, 'm-change')", [change.ticketIds[0]]);
     await waitFor("requests finished", async () =>
       (await db.pool.query("select count(*)::int as n from ticketing.ticket_requests where status = 'pending'")).rows[0].n === 0);
-    const now = await scrape();
+    // The daemon counts a request right after its commit, which the poll above may have seen first.
+    const finished = (metrics: Map<string, number>) =>
+      [...metrics].filter(([name]) => name.startsWith("ticket_requests_finished_total")).reduce((sum, [, value]) => sum + value, 0);
+    const now = await waitFor("the finished requests counted", async () => {
+      const metrics = await scrape();
+      return finished(metrics) - finished(before) >= 3 ? metrics : undefined;
+    });
     const delta = (name: string) => (now.get(name) ?? 0) - (before.get(name) ?? 0);
     assert.equal(delta("tickets_expired_total"), 6);
     assert.equal(delta("tickets_refund_success_total"), 2);

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { counts, createOrder, driveTo, JOBS_SQL } from "./support/fixtures.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
+import { waitFor } from "./support/daemon.ts";
 
 const STATUSES = ["usable", "used", "refunded", "changing", "changed", "expired"] as const;
 const ALLOWED = new Set(["usable>used", "usable>refunded", "usable>changing", "usable>expired", "changing>changed", "changed>usable"]);
@@ -166,8 +167,16 @@ describe("order status", () => {
       await a.query("begin");
       await b.query("begin");
       await a.query("select ticketing.transition_ticket($1, 'used', 'race-a')", [ticketIds[0]]);
-      const bDone = b.query("select ticketing.transition_ticket($1, 'used', 'race-b')", [ticketIds[1]]);
-      await new Promise((resolve) => setTimeout(resolve, 100)); // let b reach the order lock (or not)
+      const bPid: number = (await b.query("select pg_backend_pid() as pid")).rows[0].pid;
+      let bSettled = false;
+      const bDone = b.query("select ticketing.transition_ticket($1, 'used', 'race-b')", [ticketIds[1]]).finally(() => {
+        bSettled = true;
+      });
+      // b either waits for the order lock a holds, or (without the lock) finishes before a commits.
+      await waitFor(
+        "b at the order lock or done",
+        async () => bSettled || (await db.pool.query("select 1 from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'", [bPid])).rowCount === 1,
+      );
       await a.query("commit");
       await bDone;
       await b.query("commit");

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
+import { createInterface } from "node:readline";
 
 export const BIN = path.resolve("bin/ticket-lifecycle.js");
 
@@ -20,18 +21,16 @@ export function runCli(args: string[], options: { env?: Record<string, string | 
   const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd: options.cwd ?? process.cwd() });
   const lines: string[] = [];
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
-  const onData = (chunk: Buffer) => {
-    for (const line of chunk.toString().split("\n")) {
-      if (!line) continue;
-      lines.push(line);
-      for (const w of waiters.filter((w) => w.pattern.test(line))) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
+  const onLine = (line: string) => {
+    if (!line) return;
+    lines.push(line);
+    for (const w of waiters.filter((w) => w.pattern.test(line))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(line);
     }
   };
-  child.stdout?.on("data", onData);
-  child.stderr?.on("data", onData);
+  // Whole lines only: a log line may arrive split over two reads.
+  for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", onLine);
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return {
     child,

@@ -10,8 +10,14 @@ export interface TestDaemon extends Daemon {
   logs: Array<Record<string, unknown>>;
 }
 
+/**
+ * The schedule's sweep moved to once a year: in a test the only sweeps are the ones it starts (a scheduled
+ * tick in the middle would expire a ticket the test keeps usable, or count as one more failed run).
+ */
+const NO_SCHEDULED_SWEEPS: LifecycleConfig = { lifecycle_daemon: { expire_job: { schedule: "0 0 1 1 *" } } };
+
 /** The real daemon (runner, tasks, crontab, HTTP) on this test file's database, logs captured. */
-export async function startTestDaemon(db: TestDatabase, env: Record<string, string> = {}, config?: LifecycleConfig): Promise<TestDaemon> {
+export async function startTestDaemon(db: TestDatabase, env: Record<string, string> = {}, config = NO_SCHEDULED_SWEEPS): Promise<TestDaemon> {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {

@@ -17,7 +17,7 @@ export type StubAnswer = { status: number; body?: unknown; delayMs?: number };
  */
 export async function startHttpStub(answer: (request: StubRequest, index: number) => StubAnswer | Promise<StubAnswer>) {
   const requests: StubRequest[] = [];
-  const server = http.createServer(async (req, res) => {
+  const respond = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString("utf8");
@@ -33,6 +33,10 @@ export async function startHttpStub(answer: (request: StubRequest, index: number
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     const payload = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body ?? {});
     res.writeHead(reply.status, { "content-type": "application/json" }).end(payload);
+  };
+  // A caller that goes away mid-request (its timeout, a killed daemon) is the test's doing, not a failure.
+  const server = http.createServer((req, res) => {
+    respond(req, res).catch(() => res.destroy());
   });
   server.keepAliveTimeout = 1000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
