@@ -24,6 +24,11 @@ const { orders: ORDERS, perOrder: PER_ORDER, tickets: TICKETS } = MID_SWEEP;
 const SHUTDOWN_BOUND_MS = 30_000;
 /** The forced exit's hand-over (src/commands/run.ts) plus the exit itself, far below the hanging call's 45 s. */
 const FORCED_EXIT_MS = 10_000;
+/**
+ * A lock left to age would hold the rest of the sweep for 30 s or more (the lifeline's bound); a next
+ * start that takes the work over at once moves the sweep on well within this.
+ */
+const PICK_UP_MS = 15_000;
 
 const expired = (db: TestDatabase) => expiredTickets(db.pool);
 const sessions = (db: TestDatabase) =>
@@ -50,12 +55,6 @@ async function assertSweptExactlyOnce(db: TestDatabase) {
   assert.deepEqual(rows[0], { audit: TICKETS, events: TICKETS, completed: ORDERS });
   assert.deepEqual(await bookkeepingViolations(db.pool), []);
 }
-
-/**
- * A lock left to age would hold the rest of the sweep for 30 s or more (the lifeline's bound); a next
- * start that takes the work over at once moves the sweep on well within this.
- */
-const PICK_UP_MS = 15_000;
 
 /** Starts the next daemon, which must pick the sweep up at once and finish it, each ticket exactly once. */
 async function nextStartFinishesSweep(

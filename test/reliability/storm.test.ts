@@ -78,7 +78,7 @@ test(`the same redemption from ${CONNECTIONS} gates at once: one applied, the re
   const { ticketIds } = await createOrder(db.pool, 2);
   const ticketId = ticketIds[0] as number;
   const results = await atOnce(
-      storm,
+    storm,
     Array.from({ length: CONNECTIONS }, () => ({ text: "select ticketing.redeem_ticket($1, 'gate-scan-1') as r", values: [ticketId], role: "ticketing_client" })),
   );
   const outcomes = results.map((r) => (r.ok ? r.r : `error ${r.code}`));
