@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { startDaemonProcess } from "./support/childProcess.ts";
 import { startCpuMeter } from "./support/cpu.ts";
 import type { Row } from "./support/report.ts";
-import { freshDatabase, using, type BenchServer } from "./support/server.ts";
+import { type BenchServer, freshDatabase, using } from "./support/server.ts";
 
 const POLL_MS = 50;
 /** A run that delivers nothing for this long is stuck (no dispatcher, a sink the daemon cannot reach). */
@@ -54,12 +54,19 @@ const ownCpuSeconds = () => {
   return (usage.user + usage.system) / 1e6;
 };
 
-export async function deliveryBenchmark(server: BenchServer, count: number, progress: (message: string) => void): Promise<Row[]> {
+export async function deliveryBenchmark(
+  server: BenchServer,
+  count: number,
+  progress: (message: string) => void,
+): Promise<Row[]> {
   progress(`delivery: ${count} outbox events to a local HTTP sink`);
   const sink = await startSink();
   try {
     return await using(await freshDatabase(server, "delivery"), async (db) => {
-      const daemon = await startDaemonProcess(db.url, { NOTIFICATION_URL: sink.url, NOTIFICATION_SECRET: "bench-secret-0123456789" });
+      const daemon = await startDaemonProcess(db.url, {
+        NOTIFICATION_URL: sink.url,
+        NOTIFICATION_SECRET: "bench-secret-0123456789",
+      });
       try {
         // The daemon's footprint before any event: what the dispatcher adds is the peak minus this.
         const idleRss = daemon.peakRssMb();
@@ -86,15 +93,21 @@ export async function deliveryBenchmark(server: BenchServer, count: number, prog
         // event (a count over the backlog every poll would bill PostgreSQL for the bench's own watching).
         for (;;) {
           if (sink.distinct() >= count) {
-            const { rows } = await db.pool.query<{ left: boolean }>("select exists (select from ticketing.outbox where published_at is null) as left");
+            const { rows } = await db.pool.query<{ left: boolean }>(
+              "select exists (select from ticketing.outbox where published_at is null) as left",
+            );
             if (!rows[0]?.left) break;
           }
           if (sink.distinct() > lastDistinct) {
             lastDistinct = sink.distinct();
             lastProgressAt = performance.now();
           } else if (performance.now() - lastProgressAt > STALL_MS) {
-            const { rows } = await db.pool.query<{ left: number }>("select count(*)::int as left from ticketing.outbox where published_at is null");
-            throw new Error(`delivery stalled: ${sink.distinct()} of ${count} events reached the sink, ${rows[0]?.left} undelivered`);
+            const { rows } = await db.pool.query<{ left: number }>(
+              "select count(*)::int as left from ticketing.outbox where published_at is null",
+            );
+            throw new Error(
+              `delivery stalled: ${sink.distinct()} of ${count} events reached the sink, ${rows[0]?.left} undelivered`,
+            );
           }
           await new Promise((resolve) => setTimeout(resolve, POLL_MS));
         }

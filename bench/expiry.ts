@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { startCpuMeter } from "./support/cpu.ts";
 import type { Row } from "./support/report.ts";
 import { seedExpiredBacklog } from "./support/seed.ts";
-import { cloneDatabase, freshDatabase, using, type BenchDatabase, type BenchServer } from "./support/server.ts";
+import { type BenchDatabase, type BenchServer, cloneDatabase, freshDatabase, using } from "./support/server.ts";
 import { checkExpired, runSweeps } from "./support/sweep.ts";
 
 export const CEILING_CHUNK = 10_000;
@@ -13,7 +13,11 @@ export const DAEMON_BATCH = 200;
 const ceilingSql = readFileSync(new URL("./ceiling.sql", import.meta.url), "utf8");
 
 /** The ceiling: chunk after chunk, each its own transaction, until nothing is left. */
-export async function runCeiling(db: BenchDatabase, chunk: number, postmaster: number | undefined): Promise<{ seconds: number; cpuSeconds: number | undefined }> {
+export async function runCeiling(
+  db: BenchDatabase,
+  chunk: number,
+  postmaster: number | undefined,
+): Promise<{ seconds: number; cpuSeconds: number | undefined }> {
   const client = await db.pool.connect();
   try {
     const statement = ceilingSql.replaceAll(":chunk", String(chunk));
@@ -42,7 +46,11 @@ export async function backlogDatabase(server: BenchServer, tickets: number): Pro
 
 const label = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n));
 
-export async function expiryBenchmark(server: BenchServer, sizes: number[], progress: (message: string) => void): Promise<Row[]> {
+export async function expiryBenchmark(
+  server: BenchServer,
+  sizes: number[],
+  progress: (message: string) => void,
+): Promise<Row[]> {
   const rows: Row[] = [];
   for (const tickets of sizes) {
     progress(`expiry ${label(tickets)}: building the backlog`);
@@ -68,7 +76,12 @@ export async function expiryBenchmark(server: BenchServer, sizes: number[], prog
 
       progress(`expiry ${label(tickets)}: daemon`);
       const sweep = await using(await cloneDatabase(server, source, "sweep"), async (db) => {
-        const run = await runSweeps(db, { processes: 1, shared: true, batchSize: DAEMON_BATCH, postmaster: server.postmaster });
+        const run = await runSweeps(db, {
+          processes: 1,
+          shared: true,
+          batchSize: DAEMON_BATCH,
+          postmaster: server.postmaster,
+        });
         await checkExpired(db, tickets);
         return run;
       });

@@ -9,10 +9,16 @@ import { profile } from "./profile.ts";
 import { requestsBenchmark } from "./requests.ts";
 import { scaleOutBenchmark } from "./scaleOut.ts";
 import { formatTable, machine, type Report, type Row } from "./support/report.ts";
-import { startBenchServer, type BenchServer } from "./support/server.ts";
+import { type BenchServer, startBenchServer } from "./support/server.ts";
 
 const SIZES = {
-  full: { expiry: [100_000, 300_000, 1_000_000], requests: 100_000, latency: 1_000, delivery: 100_000, scaleOut: 100_000 },
+  full: {
+    expiry: [100_000, 300_000, 1_000_000],
+    requests: 100_000,
+    latency: 1_000,
+    delivery: 100_000,
+    scaleOut: 100_000,
+  },
   quick: { expiry: [10_000, 30_000], requests: 5_000, latency: 200, delivery: 10_000, scaleOut: 20_000 },
 };
 
@@ -54,7 +60,8 @@ const mode = values.quick ? "quick" : "full";
 const startedAt = new Date().toISOString();
 const started = performance.now();
 // Progress goes to stderr, so `--json > results.json` stays clean.
-const progress = (message: string) => console.error(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);
+const progress = (message: string) =>
+  console.error(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);
 const server = await startBenchServer();
 if (values.profile) {
   try {

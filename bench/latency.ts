@@ -6,11 +6,15 @@ import { startDaemonProcess } from "./support/childProcess.ts";
 import { startCpuMeter } from "./support/cpu.ts";
 import { percentile, type Row } from "./support/report.ts";
 import { seedUsableTickets } from "./support/seed.ts";
-import { freshDatabase, using, type BenchServer } from "./support/server.ts";
+import { type BenchServer, freshDatabase, using } from "./support/server.ts";
 
 const TIMEOUT_MS = 10_000;
 
-export async function latencyBenchmark(server: BenchServer, count: number, progress: (message: string) => void): Promise<Row[]> {
+export async function latencyBenchmark(
+  server: BenchServer,
+  count: number,
+  progress: (message: string) => void,
+): Promise<Row[]> {
   progress(`latency: ${count} sequential refund requests`);
   return using(await freshDatabase(server, "latency"), async (db) => {
     await seedUsableTickets(db.pool, count);
@@ -29,7 +33,10 @@ export async function latencyBenchmark(server: BenchServer, count: number, progr
       const nextNotification = async (): Promise<number> => {
         while (heard.length === 0) {
           await new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`no outbox notification within ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
+            const timer = setTimeout(
+              () => reject(new Error(`no outbox notification within ${TIMEOUT_MS} ms`)),
+              TIMEOUT_MS,
+            );
             wake = () => {
               clearTimeout(timer);
               wake = undefined;
@@ -51,7 +58,10 @@ export async function latencyBenchmark(server: BenchServer, count: number, progr
           await caller.query("select ticketing.request_refund($1, $2)", [ticket, `bench-latency-${ticket}`]);
           for (;;) {
             const at = await nextNotification();
-            const { rows } = await caller.query<{ status: string }>("select status from ticketing.tickets where id = $1", [ticket]);
+            const { rows } = await caller.query<{ status: string }>(
+              "select status from ticketing.tickets where id = $1",
+              [ticket],
+            );
             if (rows[0]?.status === "refunded") {
               latencies.push(at - sent);
               break;

@@ -6,7 +6,7 @@
 import pg from "pg";
 import { backlogDatabase } from "./expiry.ts";
 import { seedUsableTickets } from "./support/seed.ts";
-import { freshDatabase, using, type BenchServer } from "./support/server.ts";
+import { type BenchServer, freshDatabase, using } from "./support/server.ts";
 
 const RI_CHECK = /FOR KEY SHARE OF x/;
 
@@ -61,7 +61,9 @@ async function explainNested(url: string, warmUp: string[], timed: string[], pro
 export async function profile(server: BenchServer, progress: (message: string) => void): Promise<string> {
   progress("profile: one expiry batch of 200");
   const batch = "select * from ticketing.expire_batch(200)";
-  const expiry = await using(await backlogDatabase(server, 20_000), (db) => explainNested(db.url, Array(10).fill(batch), Array(5).fill(batch), [batch]));
+  const expiry = await using(await backlogDatabase(server, 20_000), (db) =>
+    explainNested(db.url, Array(10).fill(batch), Array(5).fill(batch), [batch]),
+  );
   progress("profile: one refund request");
   const refund = await using(await freshDatabase(server, "profile"), async (db) => {
     await seedUsableTickets(db.pool, 100);
@@ -69,5 +71,10 @@ export async function profile(server: BenchServer, progress: (message: string) =
     const request = (n: number) => [`select * from ticketing.approve_request('refund', ${n}, 'profile-${n}', '{}')`];
     return explainNested(db.url, [1, 2, 3, 4, 5, 6, 7, 8].flatMap(request), [9, 10, 11].flatMap(request), request(12));
   });
-  return [`## Expiry: ticketing.expire_batch(200)\n`, expiry, `## Refund request: ticketing.approve_request (built-in policy)\n`, refund].join("\n");
+  return [
+    `## Expiry: ticketing.expire_batch(200)\n`,
+    expiry,
+    `## Refund request: ticketing.approve_request (built-in policy)\n`,
+    refund,
+  ].join("\n");
 }

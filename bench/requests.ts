@@ -1,11 +1,11 @@
 // Requests: `count` refund requests enqueued raw with graphile_worker.add_jobs and drained by the daemon
 // (claim, built-in approve policy, refunded + audit + outbox + order), versus the same number of no-op
 // jobs drained by bare graphile-worker with the daemon's runner settings. Both at WORKER_CONCURRENCY 4.
-import { startBareWorker, startDaemonProcess, type Child } from "./support/childProcess.ts";
+import { type Child, startBareWorker, startDaemonProcess } from "./support/childProcess.ts";
 import { startCpuMeter } from "./support/cpu.ts";
 import type { Row } from "./support/report.ts";
 import { seedUsableTickets } from "./support/seed.ts";
-import { freshDatabase, using, type BenchDatabase, type BenchServer } from "./support/server.ts";
+import { type BenchDatabase, type BenchServer, freshDatabase, using } from "./support/server.ts";
 
 /** The daemon's default WORKER_CONCURRENCY; the baseline runs with the same. */
 const CONCURRENCY = 4;
@@ -44,7 +44,11 @@ interface ChildRun<T> {
 }
 
 /** Runs `work` against a started child process, measuring its CPU (and the server's) and its peak RSS. */
-async function withChild<T>(start: Promise<Child>, postmaster: number | undefined, work: () => Promise<T>): Promise<ChildRun<T>> {
+async function withChild<T>(
+  start: Promise<Child>,
+  postmaster: number | undefined,
+  work: () => Promise<T>,
+): Promise<ChildRun<T>> {
   const child = await start;
   try {
     const cpu = startCpuMeter(postmaster, [child.pid]);
@@ -66,18 +70,32 @@ function spreadTicket(count: number): string {
   return `((g - 1) % ${orders}) * 4 + (g - 1) / ${orders} + 1`;
 }
 
-export async function requestsBenchmark(server: BenchServer, count: number, progress: (message: string) => void): Promise<Row[]> {
+export async function requestsBenchmark(
+  server: BenchServer,
+  count: number,
+  progress: (message: string) => void,
+): Promise<Row[]> {
   progress(`requests: ${count} no-op jobs through bare graphile-worker`);
   const bare = await using(await freshDatabase(server, "bare"), (db) =>
-    withChild(startBareWorker(db.url, CONCURRENCY), server.postmaster, () => drain(db, "noop", "json_build_object('n', g)", count)),
+    withChild(startBareWorker(db.url, CONCURRENCY), server.postmaster, () =>
+      drain(db, "noop", "json_build_object('n', g)", count),
+    ),
   );
   const baseline = count / bare.result;
 
   progress(`requests: ${count} refund requests through the daemon`);
   const daemon = await using(await freshDatabase(server, "requests"), async (db) => {
     await seedUsableTickets(db.pool, count);
-    const run = await withChild(startDaemonProcess(db.url, { WORKER_CONCURRENCY: String(CONCURRENCY) }), server.postmaster, () =>
-      drain(db, "ticket_refund_requested", `json_build_object('ticket_id', ${spreadTicket(count)}, 'event_id', 'bench-refund-' || g)`, count),
+    const run = await withChild(
+      startDaemonProcess(db.url, { WORKER_CONCURRENCY: String(CONCURRENCY) }),
+      server.postmaster,
+      () =>
+        drain(
+          db,
+          "ticket_refund_requested",
+          `json_build_object('ticket_id', ${spreadTicket(count)}, 'event_id', 'bench-refund-' || g)`,
+          count,
+        ),
     );
     const { rows } = await db.pool.query<{ succeeded: number; refunded: number; cancelled: number }>(`
       select (select count(*)::int from ticketing.ticket_requests where status = 'succeeded') as succeeded,

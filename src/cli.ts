@@ -1,8 +1,8 @@
 // ticket-lifecycle <command>: run | migrate | expire [--dry-run] | status [--json] | demo
 import { parseArgs } from "node:util";
+import { commands } from "./commands/index.ts";
 import { ConfigError, loadEnv } from "./config/env.ts";
 import { readLifecycleConfig } from "./config/lifecycleConfig.ts";
-import { commands } from "./commands/index.ts";
 import { createLogger } from "./logger.ts";
 
 const usage = `usage: ticket-lifecycle <command> [options]

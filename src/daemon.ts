@@ -3,10 +3,10 @@
 // cleaner, the HTTP endpoints. Shutdown order: runner (running jobs finish or are released), lifeline
 // (retires this daemon), cleaner, dispatcher (its current round finishes), monitor, HTTP, pool, embedded server.
 import { EventEmitter } from "node:events";
-import { run, type Runner, type WorkerEvents } from "graphile-worker";
+import { type Runner, run, type WorkerEvents } from "graphile-worker";
 import type { Env } from "./config/env.ts";
 import type { LifecycleConfig } from "./config/lifecycleConfig.ts";
-import { openDatabase, type Database } from "./db/database.ts";
+import { type Database, openDatabase } from "./db/database.ts";
 import { migrate } from "./db/migrate.ts";
 import { ruleServices } from "./decide.ts";
 import { startDispatcher } from "./delivery/dispatcher.ts";
@@ -14,10 +14,10 @@ import type { TaskDeps } from "./deps.ts";
 import { graphileLogger } from "./graphileLogger.ts";
 import { startHttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
-import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { startAlertMonitor } from "./maintenance/alertMonitor.ts";
 import { startJobCleaner } from "./maintenance/jobCleaner.ts";
 import { startLifeline } from "./maintenance/lifeline.ts";
+import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { loadSchedule } from "./schedule.ts";
 import { buildTaskList } from "./taskList.ts";
 
@@ -90,8 +90,13 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
     started.push(alertMonitor);
     const jobCleaner = startJobCleaner({ pool: db.pool, log, registry: metrics.registry });
     started.push(jobCleaner);
-    const http = env.HTTP_PORT ? await startHttpServer(env.HTTP_PORT, env.HTTP_HOST, { registry: metrics.registry, ready }) : undefined;
-    log.info({ concurrency: env.WORKER_CONCURRENCY, httpPort: http?.port, tasks: Object.keys(buildTaskList(deps)) }, "daemon running");
+    const http = env.HTTP_PORT
+      ? await startHttpServer(env.HTTP_PORT, env.HTTP_HOST, { registry: metrics.registry, ready })
+      : undefined;
+    log.info(
+      { concurrency: env.WORKER_CONCURRENCY, httpPort: http?.port, tasks: Object.keys(buildTaskList(deps)) },
+      "daemon running",
+    );
     return {
       db,
       runner,

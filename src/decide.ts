@@ -1,4 +1,4 @@
-import { httpRuleService, type DecideFn, type RequestKind } from "./adapters/ruleService.ts";
+import { type DecideFn, httpRuleService, type RequestKind } from "./adapters/ruleService.ts";
 import type { Env } from "./config/env.ts";
 
 /**

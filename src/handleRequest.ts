@@ -4,7 +4,7 @@
 // ticketing.apply_decision. Without a service (built-in approve policy) all of it is one transaction.
 import type { Task } from "graphile-worker";
 import { z } from "zod";
-import { RuleRejected, type RequestKind } from "./adapters/ruleService.ts";
+import { type RequestKind, RuleRejected } from "./adapters/ruleService.ts";
 import { formatZodError } from "./config/formatZodError.ts";
 import type { TaskDeps } from "./deps.ts";
 import { applyDecision } from "./sql/applyDecision.ts";
@@ -24,7 +24,8 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 function unstorable(value: unknown): boolean {
   if (typeof value === "string") return value.includes("\u0000") || LONE_SURROGATE.test(value);
   if (Array.isArray(value)) return value.some(unstorable);
-  if (value !== null && typeof value === "object") return Object.entries(value).some(([key, v]) => unstorable(key) || unstorable(v));
+  if (value !== null && typeof value === "object")
+    return Object.entries(value).some(([key, v]) => unstorable(key) || unstorable(v));
   return false;
 }
 
@@ -76,10 +77,15 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
     const parsed = requestPayload.safeParse(rawPayload);
     if (!parsed.success) {
       // A bad key named in the reason may itself be unstorable text; the reason must fit in the request row.
-      const reason = `invalid payload: ${formatZodError(parsed.error)}`.replaceAll("\u0000", "").replace(new RegExp(LONE_SURROGATE, "g"), "\ufffd");
+      const reason = `invalid payload: ${formatZodError(parsed.error)}`
+        .replaceAll("\u0000", "")
+        .replace(new RegExp(LONE_SURROGATE, "g"), "\ufffd");
       const ids = z.object({ ticket_id: ticketIdSchema, event_id: eventIdSchema }).safeParse(rawPayload);
       if (ids.success) await recordBadRequest(deps.pool, kind, ids.data.ticket_id, ids.data.event_id, reason);
-      log.error({ reason, ticketId: ids.data?.ticket_id, eventId: ids.data?.event_id }, "request job dropped: invalid payload");
+      log.error(
+        { reason, ticketId: ids.data?.ticket_id, eventId: ids.data?.event_id },
+        "request job dropped: invalid payload",
+      );
       failed();
       return;
     }
@@ -119,7 +125,8 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
       } catch (error) {
         if (!isFinalRefusal(error)) throw error;
         const claim = await claimRequest(deps.pool, { kind, ticketId, eventId, meta }, LEASE_SECONDS);
-        if (claim.outcome === "claimed") await fail(`refused by the database: ${(error as Error).message}`, kind === "change");
+        if (claim.outcome === "claimed")
+          await fail(`refused by the database: ${(error as Error).message}`, kind === "change");
         else notClaimed(claim.outcome, claim.status);
       }
       return;
@@ -134,7 +141,13 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
         if (begun === "rejected") return decided("rejected", "changing");
         if (begun === "finished") return;
       }
-      const decision = await decide({ event_id: eventId, kind, ticket_id: ticketId, order_id: claim.orderId, meta: claim.meta });
+      const decision = await decide({
+        event_id: eventId,
+        kind,
+        ticket_id: ticketId,
+        order_id: claim.orderId,
+        meta: claim.meta,
+      });
       const { outcome, completedOrders, cancelledOrders } = await applyDecision(deps.pool, eventId, decision);
       ordersSettled(completedOrders, cancelledOrders);
       decided(outcome, decision.target_status);
@@ -143,9 +156,13 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
       // A change refused after usable -> changing leaves the ticket changing: someone must look at it.
       if (error instanceof RuleRejected) return fail(message, kind === "change");
       if (isFinalRefusal(error)) return fail(`refused by the database: ${message}`, kind === "change");
-      if (helpers.job.attempts >= helpers.job.max_attempts) return fail(`gave up after ${helpers.job.attempts} attempts: ${message}`, true);
+      if (helpers.job.attempts >= helpers.job.max_attempts)
+        return fail(`gave up after ${helpers.job.attempts} attempts: ${message}`, true);
       await releaseRequest(deps.pool, eventId, message);
-      log.warn({ ...ids, attempt: helpers.job.attempts, maxAttempts: helpers.job.max_attempts, err: error }, "request attempt failed; will retry");
+      log.warn(
+        { ...ids, attempt: helpers.job.attempts, maxAttempts: helpers.job.max_attempts, err: error },
+        "request attempt failed; will retry",
+      );
       throw error;
     }
   };

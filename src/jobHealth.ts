@@ -6,7 +6,11 @@ import { recordJobResult } from "./sql/recordJobResult.ts";
  * Wraps a task so each run is timed and counted in ticketing.job_health; the third failed run in a
  * row raises one alert (card §7), a success clears it. The failure is still rethrown to graphile-worker.
  */
-export function withJobHealth(deps: TaskDeps, task: string, body: (payload: unknown, helpers: JobHelpers) => Promise<void>): Task {
+export function withJobHealth(
+  deps: TaskDeps,
+  task: string,
+  body: (payload: unknown, helpers: JobHelpers) => Promise<void>,
+): Task {
   return async (payload, helpers) => {
     const stop = deps.metrics.jobDuration.startTimer({ task });
     try {
@@ -20,9 +24,15 @@ export function withJobHealth(deps: TaskDeps, task: string, body: (payload: unkn
         deps.log.error({ task, jobId: helpers.job.id, err: recordError }, "could not record the job failure");
         return undefined;
       });
-      deps.log.error({ task, jobId: helpers.job.id, err: error, consecutiveFailures: health?.consecutiveFailures }, "job run failed");
+      deps.log.error(
+        { task, jobId: helpers.job.id, err: error, consecutiveFailures: health?.consecutiveFailures },
+        "job run failed",
+      );
       if (health?.alertRaised) {
-        deps.log.error({ alert: "job_failing", task, consecutiveFailures: health.consecutiveFailures }, "alert raised: job failing repeatedly");
+        deps.log.error(
+          { alert: "job_failing", task, consecutiveFailures: health.consecutiveFailures },
+          "alert raised: job failing repeatedly",
+        );
       }
       throw error;
     }

@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export type { Logger };
 
@@ -9,7 +9,15 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       level,
       base: { service: "ticket-lifecycle-daemon", pid: process.pid },
       redact: {
-        paths: ["secret", "password", "databaseUrl", "*.secret", "*.password", "*.databaseUrl", "headers.authorization"],
+        paths: [
+          "secret",
+          "password",
+          "databaseUrl",
+          "*.secret",
+          "*.password",
+          "*.databaseUrl",
+          "headers.authorization",
+        ],
         censor: "[redacted]",
       },
     },

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { parseCronItems, parseCrontab, type ParsedCronItem } from "graphile-worker";
+import { type ParsedCronItem, parseCronItems, parseCrontab } from "graphile-worker";
 import type { LifecycleConfig } from "./config/lifecycleConfig.ts";
 
 const crontabPath = new URL("../crontab", import.meta.url);
@@ -21,7 +21,12 @@ export function loadSchedule(config?: LifecycleConfig): ParsedCronItem[] {
   });
 }
 
-function override(item: ParsedCronItem, schedule: string | undefined, payload: object, queueName: string | undefined): ParsedCronItem {
+function override(
+  item: ParsedCronItem,
+  schedule: string | undefined,
+  payload: object,
+  queueName: string | undefined,
+): ParsedCronItem {
   if (!schedule && !Object.keys(payload).length && !queueName) return item;
   const [parsed] = parseCronItems([
     {

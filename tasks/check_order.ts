@@ -20,6 +20,10 @@ export function checkOrder(deps: TaskDeps): Task {
     if (completedNow) deps.metrics.ordersCompleted.inc();
     if (cancelledNow) deps.metrics.ordersCancelled.inc();
     if (status === null) log.warn({ orderId }, "order check: unknown order");
-    else log.info({ orderId, status, openTickets }, status === "open" ? "order check: order not final yet" : "order check: order final");
+    else
+      log.info(
+        { orderId, status, openTickets },
+        status === "open" ? "order check: order not final yet" : "order check: order final",
+      );
   };
 }

@@ -10,7 +10,12 @@ import { expireBatch, type SweepPosition } from "../src/sql/expireBatch.ts";
 
 export const expireTicketsPayload = z.object({
   batch_size: z.number().int().min(1).max(100_000).default(200),
-  grace_seconds: z.number().int().min(0).max(30 * 86_400).optional(),
+  grace_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .optional(),
   // Three batches in flight keep two cores busy while each of them waits for its commit (bench/: +20% over two).
   lanes: z.number().int().min(1).max(8).default(3),
 });
@@ -51,7 +56,10 @@ export function expireTickets(deps: TaskDeps): Task {
           deps.metrics.ordersCancelled.inc(result.cancelledOrders);
           if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
             lastProgress = Date.now();
-            log.info({ expired, batches, ticketsPerSecond: Math.round(expired / ((lastProgress - started) / 1000)) }, "expiry sweep progress");
+            log.info(
+              { expired, batches, ticketsPerSecond: Math.round(expired / ((lastProgress - started) / 1000)) },
+              "expiry sweep progress",
+            );
           }
         }
       }
@@ -60,9 +68,23 @@ export function expireTickets(deps: TaskDeps): Task {
     if (helpers.abortSignal.aborted) {
       // Shutting down mid-sweep: every finished batch is committed; queue the rest for whichever daemon
       // runs next instead of waiting for the next schedule tick.
-      await helpers.addJob("expire_tickets", payload, { queueName: "expire_tickets", jobKey: "expire_tickets", jobKeyMode: "preserve_run_at", maxAttempts: 1 });
+      await helpers.addJob("expire_tickets", payload, {
+        queueName: "expire_tickets",
+        jobKey: "expire_tickets",
+        jobKeyMode: "preserve_run_at",
+        maxAttempts: 1,
+      });
     }
     const seconds = (Date.now() - started) / 1000;
-    log.info({ expired, batches, seconds, ticketsPerSecond: seconds > 0 ? Math.round(expired / seconds) : expired, interrupted: helpers.abortSignal.aborted }, "expiry sweep finished");
+    log.info(
+      {
+        expired,
+        batches,
+        seconds,
+        ticketsPerSecond: seconds > 0 ? Math.round(expired / seconds) : expired,
+        interrupted: helpers.abortSignal.aborted,
+      },
+      "expiry sweep finished",
+    );
   });
 }

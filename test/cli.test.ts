@@ -4,9 +4,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createOrder } from "./support/fixtures.ts";
 import { freePort, runCli } from "./support/cli.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
+import { createOrder } from "./support/fixtures.ts";
 
 let empty: TestDatabase;
 before(async () => {
@@ -72,7 +72,10 @@ describe("expire --dry-run", () => {
       await createOrder(db.pool, 2);
       const run = runCli(["expire", "--dry-run"], { env: { DATABASE_URL: db.url } });
       assert.equal(await run.exit, 0);
-      assert.ok(run.lines.includes("3 ticket(s) would expire now; oldest valid_end: 2020-01-02T03:04:05.000Z"), run.lines.join("\n"));
+      assert.ok(
+        run.lines.includes("3 ticket(s) would expire now; oldest valid_end: 2020-01-02T03:04:05.000Z"),
+        run.lines.join("\n"),
+      );
       const { rows } = await db.pool.query("select count(*)::int as n from ticketing.tickets where status = 'usable'");
       assert.equal(rows[0].n, 5);
     } finally {
@@ -93,12 +96,15 @@ describe("run on the embedded PostgreSQL", () => {
     try {
       if (expectLine) await run.waitForLine(expectLine);
       await run.waitForLine(/"msg":"daemon running"/);
-      const psql = JSON.parse(run.lines.find((l) => l.includes("connect with the psql command")) as string).psql as string;
+      const psql = JSON.parse(run.lines.find((l) => l.includes("connect with the psql command")) as string)
+        .psql as string;
       const readyz = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
       assert.equal(readyz.status, 200);
       assert.deepEqual(await readyz.json(), { status: "ready" });
       // The logged command works as printed.
-      const out = execFileSync("bash", ["-c", `${psql} -XAtc "select count(*) from ticketing.transitions"`], { cwd }).toString().trim();
+      const out = execFileSync("bash", ["-c", `${psql} -XAtc "select count(*) from ticketing.transitions"`], { cwd })
+        .toString()
+        .trim();
       assert.equal(out, "6");
       run.child.kill("SIGTERM");
       assert.equal(await run.exit, 0, run.lines.slice(-10).join("\n"));
@@ -121,6 +127,9 @@ describe("run on the embedded PostgreSQL", () => {
   test("the next start reuses the data, and a stale postmaster.pid from a killed run is recovered", async () => {
     writeFileSync(path.join(cwd, ".data/postgres/postmaster.pid"), "999999\n/nonexistent\n");
     const { lines } = await startAndStop(/removing stale postmaster.pid/);
-    assert.ok(!lines.some((l) => l.includes("initialising embedded PostgreSQL")), "data directory reused, not initialised again");
+    assert.ok(
+      !lines.some((l) => l.includes("initialising embedded PostgreSQL")),
+      "data directory reused, not initialised again",
+    );
   });
 });

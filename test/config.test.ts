@@ -18,7 +18,10 @@ const file = (name: string, text: string) => {
 describe("lifecycle YAML", () => {
   test("the card's exact file is accepted and laid over the crontab", () => {
     const config = readLifecycleConfig(
-      file("card.yaml", `lifecycle_daemon:\n  expire_job:\n    schedule: "*/2 * * * *"\n    batch_size: 500\n  refund_job:\n    schedule: "*/3 * * * *"\n    consumer: "refund_queue_b"\n`),
+      file(
+        "card.yaml",
+        `lifecycle_daemon:\n  expire_job:\n    schedule: "*/2 * * * *"\n    batch_size: 500\n  refund_job:\n    schedule: "*/3 * * * *"\n    consumer: "refund_queue_b"\n`,
+      ),
     );
     const items = loadSchedule(config);
     const expire = items.find((i) => i.identifier === "expire_job");
@@ -48,18 +51,37 @@ describe("lifecycle YAML", () => {
   });
 
   const invalid: Array<[string, string, RegExp]> = [
-    ["bad schedule", `lifecycle_daemon:\n  expire_job:\n    schedule: "every 5 minutes"\n`, /lifecycle_daemon\.expire_job\.schedule: not a valid 5-field cron pattern/],
-    ["batch_size zero", `lifecycle_daemon:\n  expire_job:\n    batch_size: 0\n`, /lifecycle_daemon\.expire_job\.batch_size/],
-    ["batch_size a string", `lifecycle_daemon:\n  expire_job:\n    batch_size: "200"\n`, /lifecycle_daemon\.expire_job\.batch_size/],
+    [
+      "bad schedule",
+      `lifecycle_daemon:\n  expire_job:\n    schedule: "every 5 minutes"\n`,
+      /lifecycle_daemon\.expire_job\.schedule: not a valid 5-field cron pattern/,
+    ],
+    [
+      "batch_size zero",
+      `lifecycle_daemon:\n  expire_job:\n    batch_size: 0\n`,
+      /lifecycle_daemon\.expire_job\.batch_size/,
+    ],
+    [
+      "batch_size a string",
+      `lifecycle_daemon:\n  expire_job:\n    batch_size: "200"\n`,
+      /lifecycle_daemon\.expire_job\.batch_size/,
+    ],
     ["unknown key", `lifecycle_daemon:\n  expire_job:\n    batch: 200\n`, /lifecycle_daemon\.expire_job.*batch/],
-    ["bad consumer", `lifecycle_daemon:\n  refund_job:\n    consumer: "refund queue!"\n`, /lifecycle_daemon\.refund_job\.consumer/],
+    [
+      "bad consumer",
+      `lifecycle_daemon:\n  refund_job:\n    consumer: "refund queue!"\n`,
+      /lifecycle_daemon\.refund_job\.consumer/,
+    ],
     ["missing top key", `expire_job:\n  batch_size: 5\n`, /lifecycle_daemon/],
     ["not YAML", `lifecycle_daemon: [unclosed\n`, /config .*not-YAML\.yaml: /],
   ];
   for (const [name, text, message] of invalid) {
     test(`${name} is refused with the key and the reason`, () => {
       const p = file(`${name.replaceAll(" ", "-")}.yaml`, text);
-      assert.throws(() => readLifecycleConfig(p), (error: unknown) => error instanceof ConfigError && message.test((error as Error).message));
+      assert.throws(
+        () => readLifecycleConfig(p),
+        (error: unknown) => error instanceof ConfigError && message.test((error as Error).message),
+      );
     });
   }
 });
@@ -83,7 +105,11 @@ describe("environment", () => {
     test(`${key}=${value} is a one-line error naming ${key} and not echoing the value`, () => {
       assert.throws(
         () => loadEnv({ [key]: value }),
-        (error: unknown) => error instanceof ConfigError && (error as Error).message.includes(key) && !(error as Error).message.includes("\n") && (value.length < 4 || !(error as Error).message.includes(value)),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          (error as Error).message.includes(key) &&
+          !(error as Error).message.includes("\n") &&
+          (value.length < 4 || !(error as Error).message.includes(value)),
       );
     });
   }

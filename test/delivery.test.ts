@@ -10,7 +10,7 @@ import { describe, test } from "node:test";
 import pg from "pg";
 import { loadEnv } from "../src/config/env.ts";
 import { BEGIN_CLAIM_TRANSACTION, CLAIM_SQL } from "../src/delivery/claimEvents.ts";
-import { startDispatcher, type DispatcherOptions } from "../src/delivery/dispatcher.ts";
+import { type DispatcherOptions, startDispatcher } from "../src/delivery/dispatcher.ts";
 import { LISTENER_APPLICATION_NAME } from "../src/delivery/outboxListener.ts";
 import { createLogger } from "../src/logger.ts";
 import { createMetrics } from "../src/observability/metrics.ts";
@@ -30,7 +30,9 @@ function verifyTicketingSignature(
   if (!timestampHeader || !signatureHeader) return false;
   const timestamp = Number(timestampHeader);
   if (!Number.isInteger(timestamp) || Math.abs(Date.now() / 1000 - timestamp) > toleranceSeconds) return false;
-  const expected = Buffer.from(`sha256=${createHmac("sha256", secret).update(`${timestampHeader}.${rawBody}`).digest("hex")}`);
+  const expected = Buffer.from(
+    `sha256=${createHmac("sha256", secret).update(`${timestampHeader}.${rawBody}`).digest("hex")}`,
+  );
   const given = Buffer.from(signatureHeader);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
@@ -77,7 +79,8 @@ interface Row {
   attempts: number;
   last_error: string | null;
 }
-const outbox = async (db: TestDatabase): Promise<Row[]> => (await db.pool.query<Row>("select * from ticketing.outbox order by id")).rows;
+const outbox = async (db: TestDatabase): Promise<Row[]> =>
+  (await db.pool.query<Row>("select * from ticketing.outbox order by id")).rows;
 const allPublished = async (db: TestDatabase) => {
   const rows = await outbox(db);
   return rows.length > 0 && rows.every((r) => r.published_at !== null) ? rows : undefined;
@@ -91,7 +94,10 @@ async function changedTickets(db: TestDatabase, orders: number, tickets: number)
     const { ticketIds } = await createOrder(db.pool, tickets);
     for (const id of ticketIds) {
       await driveTo(db.pool, id, "changed");
-      await db.pool.query("select ticketing.transition_ticket($1, 'usable', 'reissue', null, '{\"valid_end\": \"2031-01-01T00:00:00Z\"}')", [id]);
+      await db.pool.query(
+        "select ticketing.transition_ticket($1, 'usable', 'reissue', null, '{\"valid_end\": \"2031-01-01T00:00:00Z\"}')",
+        [id],
+      );
       ids.push(id);
     }
   }
@@ -114,7 +120,10 @@ describe("delivery to NOTIFICATION_URL", () => {
         await changedTickets(db, 2, 2); // events that arrive while the dispatcher runs
         const rows = await waitFor("every event to fail at least twice", async () => {
           const rows = await outbox(db);
-          return rows.length === 30 && rows.filter((r) => r.ticket_id !== null).every((r) => r.attempts >= 2 || r.seq !== "1") ? rows : undefined;
+          return rows.length === 30 &&
+            rows.filter((r) => r.ticket_id !== null).every((r) => r.attempts >= 2 || r.seq !== "1")
+            ? rows
+            : undefined;
         });
         for (const row of rows) {
           assert.equal(row.published_at, null, `${row.event_id} published while the sink fails`);
@@ -127,13 +136,23 @@ describe("delivery to NOTIFICATION_URL", () => {
         failing = false;
         const delivered = await waitFor("every event delivered", () => allPublished(db));
         const ok = answers.filter((a) => a.status === 200);
-        assert.deepEqual(ok.map((a) => a.eventId).sort(), delivered.map((r) => r.event_id).sort(), "one 2xx per event, none lost");
+        assert.deepEqual(
+          ok.map((a) => a.eventId).sort(),
+          delivered.map((r) => r.event_id).sort(),
+          "one 2xx per event, none lost",
+        );
         for (const row of delivered) {
           const answer = ok.find((a) => a.eventId === row.event_id);
-          assert.ok(answer && (row.published_at as Date).getTime() >= answer.at, `${row.event_id} published before its 2xx`);
+          assert.ok(
+            answer && (row.published_at as Date).getTime() >= answer.at,
+            `${row.event_id} published before its 2xx`,
+          );
         }
         // The counter moves right after the round's commit, which the poll above may have seen first.
-        await waitFor("the delivered counter at 30", async () => (await running.metrics.eventsDelivered.get()).values[0]?.value === 30);
+        await waitFor(
+          "the delivered counter at 30",
+          async () => (await running.metrics.eventsDelivered.get()).values[0]?.value === 30,
+        );
         assert.ok(((await running.metrics.deliveryFailures.get()).values[0]?.value ?? 0) >= 20);
 
         const failure = running.logs.find((l) => l.msg === "event delivery failed; will retry");
@@ -188,7 +207,9 @@ describe("delivery to NOTIFICATION_URL", () => {
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       const { ticketIds } = await createOrder(db.pool, 1);
       await driveTo(db.pool, ticketIds[0] as number, "used");
-      const running = dispatcher(db, { NOTIFICATION_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` });
+      const running = dispatcher(db, {
+        NOTIFICATION_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+      });
       try {
         const rows = await waitFor("events delivered after the cut answers", () => allPublished(db));
         const cut = rows.filter((r) => r.attempts > 0);
@@ -211,7 +232,10 @@ describe("delivery to NOTIFICATION_URL", () => {
       const running = dispatcher(db, { NOTIFICATION_URL: stub.url });
       try {
         const rows = await waitFor("events delivered", () => allPublished(db));
-        assert.deepEqual(rows.map((r) => r.type), ["ticket.used", "order.completed"]);
+        assert.deepEqual(
+          rows.map((r) => r.type),
+          ["ticket.used", "order.completed"],
+        );
         const ticketEvent = rows[0] as Row;
         const request = stub.requests.find((r) => (r.json as { event_id: string }).event_id === ticketEvent.event_id);
         assert.ok(request);
@@ -221,12 +245,29 @@ describe("delivery to NOTIFICATION_URL", () => {
         assert.equal(request.headers["x-ticketing-event-id"], ticketEvent.event_id);
         assert.equal(request.headers["x-ticketing-signature"], undefined);
         const { occurred_at: occurredAt, ...rest } = request.json as { occurred_at: string };
-        assert.deepEqual(rest, { event_id: ticketEvent.event_id, type: "ticket.used", ticket_id: ticketId, order_id: orderId, seq: 1, payload: ticketEvent.payload });
+        assert.deepEqual(rest, {
+          event_id: ticketEvent.event_id,
+          type: "ticket.used",
+          ticket_id: ticketId,
+          order_id: orderId,
+          seq: 1,
+          payload: ticketEvent.payload,
+        });
         assert.match(occurredAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, "UTC, microseconds");
-        assert.equal(new Date(occurredAt).getTime(), ticketEvent.created_at.getTime(), "occurred_at is the event's created_at");
-        const orderEvent = stub.requests.find((r) => (r.json as { type: string }).type === "order.completed")?.json as Record<string, unknown>;
+        assert.equal(
+          new Date(occurredAt).getTime(),
+          ticketEvent.created_at.getTime(),
+          "occurred_at is the event's created_at",
+        );
+        const orderEvent = stub.requests.find((r) => (r.json as { type: string }).type === "order.completed")
+          ?.json as Record<string, unknown>;
         assert.deepEqual(
-          { event_id: orderEvent.event_id, ticket_id: orderEvent.ticket_id, order_id: orderEvent.order_id, seq: orderEvent.seq },
+          {
+            event_id: orderEvent.event_id,
+            ticket_id: orderEvent.ticket_id,
+            order_id: orderEvent.order_id,
+            seq: orderEvent.seq,
+          },
           { event_id: `order:${orderId}:completed`, ticket_id: null, order_id: orderId, seq: null },
         );
       } finally {
@@ -237,7 +278,9 @@ describe("delivery to NOTIFICATION_URL", () => {
 
   test("the URL's path, query and credentials are used; a redirect is a failure, not followed", () =>
     withDatabase(async (db) => {
-      const stub = await startHttpStub((_request, index) => (index === 0 ? { status: 302, body: "moved" } : { status: 204 }));
+      const stub = await startHttpStub((_request, index) =>
+        index === 0 ? { status: 302, body: "moved" } : { status: 204 },
+      );
       const { ticketIds } = await createOrder(db.pool, 1);
       await driveTo(db.pool, ticketIds[0] as number, "refunded");
       const url = new URL(stub.url);
@@ -251,7 +294,11 @@ describe("delivery to NOTIFICATION_URL", () => {
         const redirected = rows.find((r) => r.attempts > 0);
         assert.ok(redirected, "the redirected attempt counts as a failure");
         assert.equal(redirected.last_error, "answered 302: moved");
-        assert.equal(stub.requests.length, rows.length + 1, "the redirect was not followed: one more request than events");
+        assert.equal(
+          stub.requests.length,
+          rows.length + 1,
+          "the redirect was not followed: one more request than events",
+        );
         for (const request of stub.requests) {
           assert.equal(request.url, "/in/ticketing?token=abc");
           assert.equal(request.headers.authorization, `Basic ${Buffer.from("hook:p@ss word").toString("base64")}`);
@@ -277,9 +324,18 @@ describe("delivery to NOTIFICATION_URL", () => {
           const signature = header(request.headers, "x-ticketing-signature");
           assert.match(signature ?? "", /^sha256=[0-9a-f]{64}$/);
           assert.ok(verifyTicketingSignature(SECRET, request.body, timestamp, signature), "signature verifies");
-          assert.ok(!verifyTicketingSignature(SECRET, request.body.replace("ticket", "tickets"), timestamp, signature), "a changed body fails");
-          assert.ok(!verifyTicketingSignature(`${SECRET}x`, request.body, timestamp, signature), "another secret fails");
-          assert.ok(!verifyTicketingSignature(SECRET, request.body, String(Number(timestamp) - 1), signature), "another timestamp fails");
+          assert.ok(
+            !verifyTicketingSignature(SECRET, request.body.replace("ticket", "tickets"), timestamp, signature),
+            "a changed body fails",
+          );
+          assert.ok(
+            !verifyTicketingSignature(`${SECRET}x`, request.body, timestamp, signature),
+            "another secret fails",
+          );
+          assert.ok(
+            !verifyTicketingSignature(SECRET, request.body, String(Number(timestamp) - 1), signature),
+            "another timestamp fails",
+          );
           assert.ok(!verifyTicketingSignature(SECRET, request.body, timestamp, undefined), "no signature fails");
         }
         const old = String(Math.floor(Date.now() / 1000) - 3600);
@@ -315,7 +371,14 @@ describe("delivery to NOTIFICATION_URL", () => {
         const steps = ["changing", "changed", "usable", "changing", "changed", "usable", "used"];
         for (const [s, step] of steps.entries()) {
           await Promise.all(
-            ticketIds.map((id) => db.pool.query("select ticketing.transition_ticket($1, $2, $3, null, $4)", [id, step, `step-${s}`, step === "usable" ? { valid_end: "2031-01-01T00:00:00Z" } : {}])),
+            ticketIds.map((id) =>
+              db.pool.query("select ticketing.transition_ticket($1, $2, $3, null, $4)", [
+                id,
+                step,
+                `step-${s}`,
+                step === "usable" ? { valid_end: "2031-01-01T00:00:00Z" } : {},
+              ]),
+            ),
           );
         }
         await waitFor("every event delivered", async () => {
@@ -344,7 +407,10 @@ describe("lingering", () => {
       try {
         // Started: both lanes ran their first (empty) round and the LISTEN connection is up.
         await waitFor("the dispatcher idle and listening", async () => {
-          const { rows } = await db.pool.query("select 1 from pg_stat_activity where datname = $1 and application_name = $2 and query ilike 'listen%'", [db.name, LISTENER_APPLICATION_NAME]);
+          const { rows } = await db.pool.query(
+            "select 1 from pg_stat_activity where datname = $1 and application_name = $2 and query ilike 'listen%'",
+            [db.name, LISTENER_APPLICATION_NAME],
+          );
           return rows.length === 1 && running.rounds() >= 2;
         });
         const before = running.rounds();
@@ -356,7 +422,10 @@ describe("lingering", () => {
         try {
           await writer.query("set synchronous_commit = off");
           for (let i = 1; i <= count; i++) {
-            await writer.query("insert into ticketing.outbox (event_id, type, ticket_id, seq, payload) values ($1, 'ticket.used', $2, 1, '{}')", [`trickle:${i}`, 1_000 + i]);
+            await writer.query(
+              "insert into ticketing.outbox (event_id, type, ticket_id, seq, payload) values ($1, 'ticket.used', $2, 1, '{}')",
+              [`trickle:${i}`, 1_000 + i],
+            );
           }
         } finally {
           // Closed, not returned to the pool: no other query of the test runs with the setting.
@@ -371,7 +440,11 @@ describe("lingering", () => {
         // Without lingering each notification is a claim of its own (about one per event); with it, each
         // claim takes what arrived during the last 250 ms.
         assert.ok(rounds <= count / 4, `${rounds} rounds for ${count} events committed in ${insertMs} ms`);
-        assert.deepEqual(stub.requests.map((r) => (r.json as { event_id: string }).event_id).sort(), rows.map((r) => r.event_id).sort(), "one request per event");
+        assert.deepEqual(
+          stub.requests.map((r) => (r.json as { event_id: string }).event_id).sort(),
+          rows.map((r) => r.event_id).sort(),
+          "one request per event",
+        );
       } finally {
         await running.stop();
         await stub.close();
@@ -429,18 +502,29 @@ describe("the claim's plan", () => {
     const client = await db.pool.connect();
     try {
       await client.query(BEGIN_CLAIM_TRANSACTION);
-      const custom = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) ${CLAIM_SQL}`, [500, true]);
+      const custom = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(
+        `explain (format json) ${CLAIM_SQL}`,
+        [500, true],
+      );
       assertIndexLookups(planOf(custom), `${state}, custom plan`);
       await client.query("set local plan_cache_mode = force_generic_plan");
       await client.query(`prepare claim_generic(int, boolean) as ${CLAIM_SQL}`);
-      const generic = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>("explain (format json) execute claim_generic(500, true)");
+      const generic = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(
+        "explain (format json) execute claim_generic(500, true)",
+      );
       assertIndexLookups(planOf(generic), `${state}, generic plan`);
       await client.query("deallocate claim_generic");
       // And it runs in bounded time: the old plans took 2-30 s per claim here, minutes with a 1M backlog.
       await client.query("set local statement_timeout = '10s'");
       const claimed = await client.query<{ id: string }>(CLAIM_SQL, [500, true]);
-      const first = await client.query<{ id: string }>("select id from ticketing.outbox where published_at is null order by id limit 500");
-      assert.deepEqual(claimed.rows.map((r) => r.id), first.rows.map((r) => r.id), `${state}: the 500 earliest events, whole tickets first`);
+      const first = await client.query<{ id: string }>(
+        "select id from ticketing.outbox where published_at is null order by id limit 500",
+      );
+      assert.deepEqual(
+        claimed.rows.map((r) => r.id),
+        first.rows.map((r) => r.id),
+        `${state}: the 500 earliest events, whole tickets first`,
+      );
     } finally {
       await client.query("rollback");
       client.release();
@@ -451,7 +535,9 @@ describe("the claim's plan", () => {
     withDatabase(async (db) => {
       // Autovacuum must not fix the statistics mid-test: the point is the plan under stale ones.
       await db.pool.query("alter table ticketing.outbox set (autovacuum_enabled = false)");
-      const { rows } = await db.pool.query<{ reltuples: number }>("select reltuples from pg_class where oid = 'ticketing.outbox'::regclass");
+      const { rows } = await db.pool.query<{ reltuples: number }>(
+        "select reltuples from pg_class where oid = 'ticketing.outbox'::regclass",
+      );
       assert.equal(rows[0]?.reltuples, -1, "the outbox starts never analyzed");
       await insertUndelivered(db, 200_000);
       await explainBoth(db, "never analyzed");
@@ -488,11 +574,20 @@ describe("without NOTIFICATION_URL", () => {
         assert.deepEqual(
           [...heard].sort((a, b) => String(a.event_id).localeCompare(String(b.event_id))),
           rows
-            .map((r) => ({ event_id: r.event_id, type: r.type, ticket_id: num(r.ticket_id), order_id: num(r.order_id), seq: num(r.seq) }))
+            .map((r) => ({
+              event_id: r.event_id,
+              type: r.type,
+              ticket_id: num(r.ticket_id),
+              order_id: num(r.order_id),
+              seq: num(r.seq),
+            }))
             .sort((a, b) => a.event_id.localeCompare(b.event_id)),
         );
         for (const id of ticketIds) {
-          assert.deepEqual(heard.filter((n) => n.ticket_id === id).map((n) => n.seq), [1, 2, 3]);
+          assert.deepEqual(
+            heard.filter((n) => n.ticket_id === id).map((n) => n.seq),
+            [1, 2, 3],
+          );
         }
         assert.equal((await running.metrics.eventsDelivered.get()).values[0]?.value, 18);
       } finally {
@@ -515,9 +610,18 @@ describe("pruning", () => {
       );
       const running = dispatcher(db, { OUTBOX_RETENTION_HOURS: "1" }, { ...FAST, pruneChunk: 3 });
       try {
-        await waitFor("old delivered events pruned", async () => !(await outbox(db)).some((r) => r.event_id.startsWith("old-delivered")));
+        await waitFor(
+          "old delivered events pruned",
+          async () => !(await outbox(db)).some((r) => r.event_id.startsWith("old-delivered")),
+        );
         const left = (await outbox(db)).map((r) => r.event_id).sort();
-        assert.deepEqual(left, ["old-undelivered-1", "old-undelivered-2", "old-undelivered-3", "recent-delivered-1", "recent-delivered-2"]);
+        assert.deepEqual(left, [
+          "old-undelivered-1",
+          "old-undelivered-2",
+          "old-undelivered-3",
+          "recent-delivered-1",
+          "recent-delivered-2",
+        ]);
         assert.ok(running.logs.some((l) => l.msg === "pruned delivered outbox events" && l.deleted === 7));
         await waitFor("backlog gauges", async () => (await running.metrics.outboxBacklog.get()).values[0]?.value === 3);
         assert.ok(((await running.metrics.outboxOldestAge.get()).values[0]?.value ?? 0) >= 30 * 86400 - 60);
@@ -530,7 +634,10 @@ describe("pruning", () => {
 describe("resilience", () => {
   const listenerBackends = async (db: TestDatabase) =>
     (
-      await db.pool.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1 and application_name = $2", [db.name, LISTENER_APPLICATION_NAME])
+      await db.pool.query<{ pid: number }>(
+        "select pid from pg_stat_activity where datname = $1 and application_name = $2",
+        [db.name, LISTENER_APPLICATION_NAME],
+      )
     ).rows.map((r) => r.pid);
 
   test("the LISTEN connection comes back after the database drops it, and notifications wake the loop again", () =>
@@ -539,7 +646,9 @@ describe("resilience", () => {
       // A poll of a minute: delivery within the test's deadline can only come from a notification.
       const running = dispatcher(db, { NOTIFICATION_URL: stub.url }, { ...FAST, pollIntervalMs: 60_000 });
       try {
-        const [first] = await waitFor("LISTEN connection", async () => ((await listenerBackends(db)).length === 1 ? listenerBackends(db) : undefined));
+        const [first] = await waitFor("LISTEN connection", async () =>
+          (await listenerBackends(db)).length === 1 ? listenerBackends(db) : undefined,
+        );
         await db.pool.query("select pg_terminate_backend($1)", [first]);
         const [second] = await waitFor("LISTEN connection again", async () => {
           const pids = await listenerBackends(db);
@@ -547,7 +656,9 @@ describe("resilience", () => {
         });
         assert.notEqual(second, first);
         assert.ok(running.logs.some((l) => l.msg === "outbox LISTEN connection lost; reconnecting"));
-        await waitFor("reconnect settled", async () => running.logs.some((l) => l.msg === "outbox LISTEN connection restored"));
+        await waitFor("reconnect settled", async () =>
+          running.logs.some((l) => l.msg === "outbox LISTEN connection restored"),
+        );
         const { ticketIds } = await createOrder(db.pool, 2);
         await driveTo(db.pool, ticketIds[0] as number, "used");
         await waitFor("event delivered on notification", () => allPublished(db), 20_000);
@@ -560,15 +671,23 @@ describe("resilience", () => {
   test("stop lets requests in flight finish and records them, leaves the untried events queued, and closes the LISTEN connection", () =>
     withDatabase(async (db) => {
       const stub = await startHttpStub(() => ({ status: 200, delayMs: 300 }));
-      for (let i = 0; i < 10; i++) await driveTo(db.pool, (await createOrder(db.pool, 1)).ticketIds[0] as number, "refunded");
+      for (let i = 0; i < 10; i++)
+        await driveTo(db.pool, (await createOrder(db.pool, 1)).ticketIds[0] as number, "refunded");
       const running = dispatcher(db, { NOTIFICATION_URL: stub.url }, { ...FAST, concurrency: 4, lanes: 1 });
       await waitFor("four requests in flight", async () => stub.requests.length >= 4);
       await running.stop();
       const rows = await outbox(db);
       const published = rows.filter((r) => r.published_at !== null).map((r) => r.event_id);
-      assert.deepEqual(published.sort(), stub.requests.map((r) => (r.json as { event_id: string }).event_id).sort(), "exactly the answered events are published");
+      assert.deepEqual(
+        published.sort(),
+        stub.requests.map((r) => (r.json as { event_id: string }).event_id).sort(),
+        "exactly the answered events are published",
+      );
       assert.equal(published.length, 4);
-      assert.ok(rows.every((r) => r.published_at !== null || r.attempts === 0), "untried events are not counted as failures");
+      assert.ok(
+        rows.every((r) => r.published_at !== null || r.attempts === 0),
+        "untried events are not counted as failures",
+      );
       const locked = await db.pool.query("select id from ticketing.outbox for update nowait");
       assert.equal(locked.rowCount, rows.length, "no row stays locked");
       assert.deepEqual(await listenerBackends(db), []);
@@ -588,19 +707,38 @@ describe("in the daemon", () => {
           const rows = await allPublished(db);
           return rows && rows.length === 4 ? rows : undefined;
         });
-        assert.deepEqual(rows.map((r) => r.type).sort(), ["order.completed", "ticket.expired", "ticket.expired", "ticket.expired"]);
+        assert.deepEqual(rows.map((r) => r.type).sort(), [
+          "order.completed",
+          "ticket.expired",
+          "ticket.expired",
+          "ticket.expired",
+        ]);
         assert.deepEqual(
-          rows.filter((r) => r.ticket_id !== null).map((r) => Number(r.ticket_id)).sort(),
+          rows
+            .filter((r) => r.ticket_id !== null)
+            .map((r) => Number(r.ticket_id))
+            .sort(),
           [...ticketIds].sort(),
         );
         for (const request of stub.requests) {
           const { headers } = request;
-          assert.ok(verifyTicketingSignature(SECRET, request.body, headers["x-ticketing-timestamp"] as string, headers["x-ticketing-signature"] as string));
+          assert.ok(
+            verifyTicketingSignature(
+              SECRET,
+              request.body,
+              headers["x-ticketing-timestamp"] as string,
+              headers["x-ticketing-signature"] as string,
+            ),
+          );
         }
-        assert.ok(rows.some((r) => r.attempts > 0), "the 503s were retried");
+        assert.ok(
+          rows.some((r) => r.attempts > 0),
+          "the 503s were retried",
+        );
         const failures = daemon.logs.filter((l) => l.msg === "event delivery failed; will retry");
         assert.equal(failures.length, 3);
-        for (const failure of failures) assert.ok(failure.eventId && failure.attempts === 1 && String(failure.error).includes("503"));
+        for (const failure of failures)
+          assert.ok(failure.eventId && failure.attempts === 1 && String(failure.error).includes("503"));
         assert.ok(!JSON.stringify(daemon.logs).includes(SECRET), "the secret is never logged");
         const metrics = await daemon.metrics.registry.metrics();
         assert.match(metrics, /^events_delivered_total 4$/m);
@@ -609,7 +747,10 @@ describe("in the daemon", () => {
         await daemon.stop();
         await stub.close();
       }
-      const left = await db.pool.query("select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = $2", [db.name, LISTENER_APPLICATION_NAME]);
+      const left = await db.pool.query(
+        "select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = $2",
+        [db.name, LISTENER_APPLICATION_NAME],
+      );
       assert.equal(left.rows[0].n, 0, "the daemon's stop closed the LISTEN connection");
     }));
 });

@@ -15,7 +15,11 @@ after(async () => {
 });
 
 const statusOf = async (ids: number[]) =>
-  (await db.pool.query<{ status: string }>("select status from ticketing.tickets where id = any($1) order by id", [ids])).rows.map((r) => r.status);
+  (
+    await db.pool.query<{ status: string }>("select status from ticketing.tickets where id = any($1) order by id", [
+      ids,
+    ])
+  ).rows.map((r) => r.status);
 
 test("batches resume after the last ticket taken; a ticket held elsewhere is left for the pass from the front", async () => {
   const orderId = freshId();
@@ -50,7 +54,10 @@ test("batches resume after the last ticket taken; a ticket held elsewhere is lef
     const again = await expireBatch(db.pool, 2, 0);
     assert.deepEqual([again.expired, again.completedOrders, again.last?.id], [1, 1, String(ids[1])]);
     assert.deepEqual(await statusOf(ids), Array(6).fill("expired"));
-    const { rows } = await db.pool.query("select count(*)::int as n from ticketing.ticket_status_audit where ticket_id = any($1)", [ids]);
+    const { rows } = await db.pool.query(
+      "select count(*)::int as n from ticketing.ticket_status_audit where ticket_id = any($1)",
+      [ids],
+    );
     assert.equal(rows[0].n, 6);
   } finally {
     holder.release();
@@ -58,5 +65,7 @@ test("batches resume after the last ticket taken; a ticket held elsewhere is lef
 });
 
 test("a position needs both its valid_end and its id", async () => {
-  await assert.rejects(db.pool.query("select * from ticketing.expire_batch(10, '0 seconds', now(), null)"), { code: "TL422" });
+  await assert.rejects(db.pool.query("select * from ticketing.expire_batch(10, '0 seconds', now(), null)"), {
+    code: "TL422",
+  });
 });

@@ -13,7 +13,12 @@ import { TEMPLATE_DB } from "./support/database.ts";
 const log = createLogger(process.env.LOG_LEVEL ?? "warn");
 const dir = path.dirname(new URL(import.meta.url).pathname);
 const only = process.argv.slice(2);
-const files = (only.length ? only : readdirSync(dir).filter((f) => f.endsWith(".test.ts")).sort().map((f) => path.join("test", f)));
+const files = only.length
+  ? only
+  : readdirSync(dir)
+      .filter((f) => f.endsWith(".test.ts"))
+      .sort()
+      .map((f) => path.join("test", f));
 
 let adminUrl = process.env.DATABASE_URL;
 let server: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;

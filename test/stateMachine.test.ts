@@ -2,12 +2,19 @@
 // order status, the guard trigger and bad input. Real PostgreSQL, this file's own database.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { counts, createOrder, driveTo, JOBS_SQL } from "./support/fixtures.ts";
-import { createTestDatabase, type TestDatabase } from "./support/database.ts";
 import { waitFor } from "./support/daemon.ts";
+import { createTestDatabase, type TestDatabase } from "./support/database.ts";
+import { counts, createOrder, driveTo, JOBS_SQL } from "./support/fixtures.ts";
 
 const STATUSES = ["usable", "used", "refunded", "changing", "changed", "expired"] as const;
-const ALLOWED = new Set(["usable>used", "usable>refunded", "usable>changing", "usable>expired", "changing>changed", "changed>usable"]);
+const ALLOWED = new Set([
+  "usable>used",
+  "usable>refunded",
+  "usable>changing",
+  "usable>expired",
+  "changing>changed",
+  "changed>usable",
+]);
 
 let db: TestDatabase;
 before(async () => {
@@ -49,7 +56,10 @@ describe("transitions", () => {
             [ticketId],
           );
           assert.deepEqual(audit[0], { prev_status: from, new_status: to, event_id: "evt-1", seq: String(now.seq) });
-          const { rows: events } = await db.pool.query("select type from ticketing.outbox where ticket_id = $1 order by id desc limit 1", [ticketId]);
+          const { rows: events } = await db.pool.query(
+            "select type from ticketing.outbox where ticket_id = $1 order by id desc limit 1",
+            [ticketId],
+          );
           assert.equal(events[0].type, from === "changed" && to === "usable" ? "ticket.reissued" : `ticket.${to}`);
         } else {
           assert.equal(await sqlState(call), "TL409");
@@ -77,7 +87,10 @@ describe("transitions", () => {
     const ticketId = ticketIds[0] as number;
     await driveTo(db.pool, ticketId, "used");
     for (const to of STATUSES) {
-      assert.equal(await sqlState(db.pool.query("select ticketing.transition_ticket($1, $2, 'later')", [ticketId, to])), "TL409");
+      assert.equal(
+        await sqlState(db.pool.query("select ticketing.transition_ticket($1, $2, 'later')", [ticketId, to])),
+        "TL409",
+      );
     }
     assert.equal((await counts(db.pool, ticketId)).status, "used");
   });
@@ -86,7 +99,10 @@ describe("transitions", () => {
     const { ticketIds } = await createOrder(db.pool, 1);
     const ticketId = ticketIds[0] as number;
     await driveTo(db.pool, ticketId, "changed");
-    await db.pool.query("select ticketing.transition_ticket($1, 'usable', 'reissue', 'test', $2)", [ticketId, { valid_end: "2031-01-02T03:04:05Z" }]);
+    await db.pool.query("select ticketing.transition_ticket($1, 'usable', 'reissue', 'test', $2)", [
+      ticketId,
+      { valid_end: "2031-01-02T03:04:05Z" },
+    ]);
     const { rows } = await db.pool.query("select status, valid_end from ticketing.tickets where id = $1", [ticketId]);
     assert.equal(rows[0].status, "usable");
     assert.equal(rows[0].valid_end.toISOString(), "2031-01-02T03:04:05.000Z");
@@ -112,16 +128,31 @@ describe("audit order", () => {
       "select event_id from ticketing.ticket_status_audit where ticket_id = $1 order by created_at, id",
       [ticketId],
     );
-    assert.deepEqual(rows.map((r) => r.event_id), ["first", "second"]);
-    const bySeq = await db.pool.query("select event_id from ticketing.ticket_status_audit where ticket_id = $1 order by seq", [ticketId]);
-    assert.deepEqual(bySeq.rows.map((r) => r.event_id), ["first", "second"]);
+    assert.deepEqual(
+      rows.map((r) => r.event_id),
+      ["first", "second"],
+    );
+    const bySeq = await db.pool.query(
+      "select event_id from ticketing.ticket_status_audit where ticket_id = $1 order by seq",
+      [ticketId],
+    );
+    assert.deepEqual(
+      bySeq.rows.map((r) => r.event_id),
+      ["first", "second"],
+    );
   });
 });
 
 describe("order status", () => {
   async function order(orderId: number) {
-    const { rows } = await db.pool.query("select status, completed_at, cancelled_at from ticketing.orders where id = $1", [orderId]);
-    const { rows: events } = await db.pool.query("select type from ticketing.outbox where order_id = $1 and ticket_id is null", [orderId]);
+    const { rows } = await db.pool.query(
+      "select status, completed_at, cancelled_at from ticketing.orders where id = $1",
+      [orderId],
+    );
+    const { rows: events } = await db.pool.query(
+      "select type from ticketing.outbox where order_id = $1 and ticket_id is null",
+      [orderId],
+    );
     return { ...rows[0], events: events.map((e) => e.type) };
   }
 
@@ -175,7 +206,10 @@ describe("order status", () => {
       // b either waits for the order lock a holds, or (without the lock) finishes before a commits.
       await waitFor(
         "b at the order lock or done",
-        async () => bSettled || (await db.pool.query("select 1 from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'", [bPid])).rowCount === 1,
+        async () =>
+          bSettled ||
+          (await db.pool.query("select 1 from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'", [bPid]))
+            .rowCount === 1,
       );
       await a.query("commit");
       await bDone;
@@ -190,14 +224,20 @@ describe("order status", () => {
   test("tickets of one order finished concurrently: the order still completes, with one event", async () => {
     assert.equal(await raceTwoTickets(), "completed");
     const { orderId, ticketIds } = await createOrder(db.pool, 8);
-    await Promise.all(ticketIds.map((id, i) => db.pool.query("select ticketing.transition_ticket($1, $2, 'par')", [id, i % 2 ? "used" : "expired"])));
+    await Promise.all(
+      ticketIds.map((id, i) =>
+        db.pool.query("select ticketing.transition_ticket($1, $2, 'par')", [id, i % 2 ? "used" : "expired"]),
+      ),
+    );
     const o = await order(orderId);
     assert.equal(o.status, "completed");
     assert.deepEqual(o.events, ["order.completed"]);
   });
 
   test("without the order-row lock the same race leaves the order open (why the lock exists)", async () => {
-    const { rows } = await db.pool.query("select pg_get_functiondef('ticketing.recompute_orders(bigint[])'::regprocedure) as def");
+    const { rows } = await db.pool.query(
+      "select pg_get_functiondef('ticketing.recompute_orders(bigint[])'::regprocedure) as def",
+    );
     const original: string = rows[0].def;
     const unlocked = original.replace(/perform 1 from ticketing\.orders o[\s\S]*?for update;/, "");
     assert.notEqual(unlocked, original);
@@ -215,15 +255,27 @@ describe("guard and privileges", () => {
     const { ticketIds } = await createOrder(db.pool, 1);
     const ticketId = ticketIds[0] as number;
     await driveTo(db.pool, ticketId, "used");
-    assert.equal(await sqlState(db.pool.query("update ticketing.tickets set status = 'usable' where id = $1", [ticketId])), "TL403");
-    assert.equal(await sqlState(db.pool.query("update ticketing.tickets set seq = 0 where id = $1", [ticketId])), "TL403");
     assert.equal(
-      await sqlState(db.pool.query("insert into ticketing.tickets (id, order_id, status, valid_end) values (999999, 1, 'used', now())")),
+      await sqlState(db.pool.query("update ticketing.tickets set status = 'usable' where id = $1", [ticketId])),
+      "TL403",
+    );
+    assert.equal(
+      await sqlState(db.pool.query("update ticketing.tickets set seq = 0 where id = $1", [ticketId])),
+      "TL403",
+    );
+    assert.equal(
+      await sqlState(
+        db.pool.query(
+          "insert into ticketing.tickets (id, order_id, status, valid_end) values (999999, 1, 'used', now())",
+        ),
+      ),
       "TL403",
     );
     assert.equal((await counts(db.pool, ticketId)).status, "used");
     // other columns stay writable for the services that own them
-    await db.pool.query("update ticketing.tickets set valid_end = valid_end + interval '1 day' where id = $1", [ticketId]);
+    await db.pool.query("update ticketing.tickets set valid_end = valid_end + interval '1 day' where id = $1", [
+      ticketId,
+    ]);
   });
 
   test("ticketing_client calls the client functions and writes no table", async () => {
@@ -231,11 +283,23 @@ describe("guard and privileges", () => {
     const client = await db.pool.connect();
     try {
       await client.query("set role ticketing_client");
-      assert.equal((await client.query("select ticketing.redeem_ticket($1, 'gate-1') as r", [ticketIds[0]])).rows[0].r, "applied");
-      assert.equal((await client.query("select ticketing.request_refund($1, 'refund-1') as r", [ticketIds[1]])).rows[0].r, "queued");
-      assert.equal((await client.query("select ticketing.request_change($1, 'change-1') as r", [ticketIds[2]])).rows[0].r, "queued");
+      assert.equal(
+        (await client.query("select ticketing.redeem_ticket($1, 'gate-1') as r", [ticketIds[0]])).rows[0].r,
+        "applied",
+      );
+      assert.equal(
+        (await client.query("select ticketing.request_refund($1, 'refund-1') as r", [ticketIds[1]])).rows[0].r,
+        "queued",
+      );
+      assert.equal(
+        (await client.query("select ticketing.request_change($1, 'change-1') as r", [ticketIds[2]])).rows[0].r,
+        "queued",
+      );
       assert.equal((await client.query("select count(*)::int as n from ticketing.tickets")).rows[0].n > 0, true);
-      assert.equal(await sqlState(client.query("select ticketing.transition_ticket($1, 'used', 'x')", [ticketIds[1]])), "42501");
+      assert.equal(
+        await sqlState(client.query("select ticketing.transition_ticket($1, 'used', 'x')", [ticketIds[1]])),
+        "42501",
+      );
       const { rows: tables } = await client.query(
         `select table_name, (array_agg(column_name::text order by ordinal_position))[1] as col
            from information_schema.columns where table_schema = 'ticketing' and is_identity = 'NO' and table_name in
@@ -243,8 +307,16 @@ describe("guard and privileges", () => {
       );
       assert.ok(tables.length >= 8);
       for (const { table_name, col } of tables) {
-        assert.equal(await sqlState(client.query(`delete from ticketing.${table_name}`)), "42501", `delete from ${table_name}`);
-        assert.equal(await sqlState(client.query(`update ticketing.${table_name} set ${col} = ${col}`)), "42501", `update ${table_name}`);
+        assert.equal(
+          await sqlState(client.query(`delete from ticketing.${table_name}`)),
+          "42501",
+          `delete from ${table_name}`,
+        );
+        assert.equal(
+          await sqlState(client.query(`update ticketing.${table_name} set ${col} = ${col}`)),
+          "42501",
+          `update ${table_name}`,
+        );
       }
       assert.equal(await sqlState(client.query("insert into ticketing.orders (id) values (424242)")), "42501");
     } finally {
@@ -257,7 +329,11 @@ describe("guard and privileges", () => {
     );
     assert.deepEqual(
       jobs.map((j) => [j.task_identifier, j.event_id, j.later]),
-      [["check_order", null, true], ["ticket_change_requested", "change-1", false], ["ticket_refund_requested", "refund-1", false]],
+      [
+        ["check_order", null, true],
+        ["ticket_change_requested", "change-1", false],
+        ["ticket_refund_requested", "refund-1", false],
+      ],
     );
   });
 
@@ -281,9 +357,19 @@ describe("bad input", () => {
     ["oversized event_id", "select ticketing.transition_ticket($1, 'used', repeat('x', 201))", ["T"], "TL422"],
     ["meta is an array", "select ticketing.transition_ticket($1, 'used', 'e', null, '[1]')", ["T"], "TL422"],
     ["meta is null", "select ticketing.transition_ticket($1, 'used', 'e', null, null)", ["T"], "TL422"],
-    ["oversized meta", "select ticketing.transition_ticket($1, 'used', 'e', null, jsonb_build_object('x', repeat('y', 20000)))", ["T"], "TL422"],
+    [
+      "oversized meta",
+      "select ticketing.transition_ticket($1, 'used', 'e', null, jsonb_build_object('x', repeat('y', 20000)))",
+      ["T"],
+      "TL422",
+    ],
     ["malformed meta text", "select ticketing.transition_ticket($1, 'used', 'e', null, '{oops')", ["T"], "22P02"],
-    ["bad re-issue valid_end", "select ticketing.transition_ticket($1, 'usable', 'e', null, '{\"valid_end\": \"soon\"}')", ["T"], "TL422"],
+    [
+      "bad re-issue valid_end",
+      "select ticketing.transition_ticket($1, 'usable', 'e', null, '{\"valid_end\": \"soon\"}')",
+      ["T"],
+      "TL422",
+    ],
     ["refund of an unknown ticket", "select ticketing.request_refund(987654321, 'e')", [], "TL404"],
     ["refund with null event_id", "select ticketing.request_refund($1, null)", ["T"], "TL422"],
     ["redeem with oversized event_id", "select ticketing.redeem_ticket($1, repeat('x', 500))", ["T"], "TL422"],
@@ -294,7 +380,15 @@ describe("bad input", () => {
       const ticketId = ticketIds[0] as number;
       const before = await counts(db.pool, ticketId);
       const { rows: requestsBefore } = await db.pool.query("select count(*)::int as n from ticketing.ticket_requests");
-      assert.equal(await sqlState(db.pool.query(sql, params.map((p) => (p === "T" ? ticketId : p)))), code);
+      assert.equal(
+        await sqlState(
+          db.pool.query(
+            sql,
+            params.map((p) => (p === "T" ? ticketId : p)),
+          ),
+        ),
+        code,
+      );
       assert.deepEqual(await counts(db.pool, ticketId), before);
       const { rows: requestsAfter } = await db.pool.query("select count(*)::int as n from ticketing.ticket_requests");
       assert.equal(requestsAfter[0].n, requestsBefore[0].n);
@@ -303,9 +397,17 @@ describe("bad input", () => {
 
   test("an event_id reused for another ticket's request is refused", async () => {
     const { ticketIds } = await createOrder(db.pool, 2);
-    assert.equal((await db.pool.query("select ticketing.request_refund($1, 'shared-evt') as r", [ticketIds[0]])).rows[0].r, "queued");
-    assert.equal((await db.pool.query("select ticketing.request_refund($1, 'shared-evt') as r", [ticketIds[0]])).rows[0].r, "duplicate");
-    assert.equal(await sqlState(db.pool.query("select ticketing.request_refund($1, 'shared-evt')", [ticketIds[1]])), "TL422");
+    assert.equal(
+      (await db.pool.query("select ticketing.request_refund($1, 'shared-evt') as r", [ticketIds[0]])).rows[0].r,
+      "queued",
+    );
+    assert.equal(
+      (await db.pool.query("select ticketing.request_refund($1, 'shared-evt') as r", [ticketIds[0]])).rows[0].r,
+      "duplicate",
+    );
+    assert.equal(
+      await sqlState(db.pool.query("select ticketing.request_refund($1, 'shared-evt')", [ticketIds[1]])),
+      "TL422",
+    );
   });
 });
-

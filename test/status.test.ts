@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import path from "node:path";
-import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { startTestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
 import { createOrder, driveTo } from "./support/fixtures.ts";
@@ -42,16 +42,29 @@ describe("status", () => {
     await q("select ticketing.fail_request('status-change-1', 'change service said no', true)");
     // Jobs: a sweep scheduled for later, one job out of attempts, one held by a worker.
     await q("select graphile_worker.add_job('expire_tickets', '{}'::json, run_at => now() + interval '1 hour')");
-    const failed = await q("select id from graphile_worker.add_job('check_order', '{\"order_id\": 1}'::json, max_attempts => 1)");
-    await q("update graphile_worker._private_jobs set attempts = 1, last_error = 'boom' where id = $1", [failed.rows[0].id]);
+    const failed = await q(
+      "select id from graphile_worker.add_job('check_order', '{\"order_id\": 1}'::json, max_attempts => 1)",
+    );
+    await q("update graphile_worker._private_jobs set attempts = 1, last_error = 'boom' where id = $1", [
+      failed.rows[0].id,
+    ]);
     const held = await q("select id from graphile_worker.add_job('redrive_requests', '{}'::json)");
-    await q("update graphile_worker._private_jobs set locked_at = now(), locked_by = 'worker-test' where id = $1", [held.rows[0].id]);
+    await q("update graphile_worker._private_jobs set locked_at = now(), locked_by = 'worker-test' where id = $1", [
+      held.rows[0].id,
+    ]);
     // Outbox: all delivered but the three newest events, one of which failed twice already.
     const { rows } = await q("select id, created_at from ticketing.outbox order by id");
     const undelivered = rows.slice(-3);
-    await q("update ticketing.outbox set published_at = now() where id <> all($1::bigint[])", [undelivered.map((r) => r.id)]);
+    await q("update ticketing.outbox set published_at = now() where id <> all($1::bigint[])", [
+      undelivered.map((r) => r.id),
+    ]);
     await q("update ticketing.outbox set attempts = 2, last_error = 'answered 503' where id = $1", [undelivered[0].id]);
-    expectedOutbox = { backlog: 3, retrying: 1, oldest: (undelivered[0].created_at as Date).toISOString(), delivered: rows.length - 3 };
+    expectedOutbox = {
+      backlog: 3,
+      retrying: 1,
+      oldest: (undelivered[0].created_at as Date).toISOString(),
+      delivered: rows.length - 3,
+    };
   });
   after(async () => {
     await db.drop();
@@ -78,7 +91,10 @@ describe("status", () => {
       delivered: expectedOutbox.delivered,
     });
     assert.ok(Number.isInteger(age) && age >= 0 && age < 120);
-    assert.deepEqual(report.requests, { refund: { pending: 1, succeeded: 0, failed: 0 }, change: { pending: 0, succeeded: 0, failed: 1 } });
+    assert.deepEqual(report.requests, {
+      refund: { pending: 1, succeeded: 0, failed: 0 },
+      change: { pending: 0, succeeded: 0, failed: 1 },
+    });
     assert.equal(report.alerts.length, 1);
     const [alert] = report.alerts;
     assert.equal(alert.key, "request_rejected:status-change-1");
@@ -90,7 +106,8 @@ describe("status", () => {
 
   test("without --json: a table per section", async () => {
     const { stdout, stderr } = await cli(db, ["status"]);
-    for (const title of ["tickets", "orders", "jobs", "outbox", "requests", "active alerts"]) assert.match(stdout, new RegExp(`^${title}$`, "m"));
+    for (const title of ["tickets", "orders", "jobs", "outbox", "requests", "active alerts"])
+      assert.match(stdout, new RegExp(`^${title}$`, "m"));
     assert.match(stdout, /^ {2}refunded +3$/m);
     assert.match(stdout, /^ {2}cancelled +1$/m);
     assert.match(stdout, /^ {2}task +waiting +scheduled +running +failed$/m);
@@ -106,7 +123,14 @@ describe("status", () => {
     try {
       for (const role of ["ticketing_reader", "ticketing_client"]) {
         await client.query(`set role ${role}`);
-        for (const view of ["status_tickets", "status_orders", "status_outbox", "status_requests", "active_alerts", "status_jobs"]) {
+        for (const view of [
+          "status_tickets",
+          "status_orders",
+          "status_outbox",
+          "status_requests",
+          "active_alerts",
+          "status_jobs",
+        ]) {
           const { rowCount } = await client.query(`select * from ticketing.${view}`);
           assert.ok((rowCount ?? 0) > 0, `${role} reads ticketing.${view}`);
         }
@@ -129,10 +153,13 @@ describe("demo", () => {
       const ticketBase = existing.ticketIds[1] as number;
       const first = await cli(db, ["demo"]);
       assert.ok(
-        first.stdout.includes(`demo data seeded: 20 orders (ids ${orderBase + 1}–${orderBase + 20}), 60 tickets (ids ${ticketBase + 1}–${ticketBase + 60})`),
+        first.stdout.includes(
+          `demo data seeded: 20 orders (ids ${orderBase + 1}–${orderBase + 20}), 60 tickets (ids ${ticketBase + 1}–${ticketBase + 60})`,
+        ),
         first.stdout,
       );
-      const seeded = await db.pool.query(`select
+      const seeded = await db.pool.query(
+        `select
           (select count(*)::int from ticketing.tickets where id > $1 and valid_end < now()) as past,
           (select count(*)::int from ticketing.tickets where status = 'used') as used,
           (select count(*)::int from ticketing.ticket_requests) as requests,
@@ -144,7 +171,8 @@ describe("demo", () => {
       const daemon = await startTestDaemon(db, { NOTIFICATION_URL: stub.url });
       try {
         const status = await waitFor("demo played out", async () => {
-          const { rows } = await db.pool.query(`select
+          const { rows } = await db.pool.query(
+            `select
               (select count(*)::int from ticketing.orders where id > $1 and status = 'completed') as completed,
               (select count(*)::int from ticketing.tickets where status = 'expired') as expired,
               (select count(*)::int from ticketing.ticket_requests where status = 'succeeded') as requests,
@@ -157,14 +185,27 @@ describe("demo", () => {
         });
         assert.equal(stub.requests.length, status.events);
         const types = new Set(stub.requests.map((r) => (r.json as { type: string }).type));
-        for (const type of ["ticket.used", "ticket.expired", "ticket.refunded", "ticket.changing", "ticket.changed", "ticket.reissued", "order.completed"]) {
+        for (const type of [
+          "ticket.used",
+          "ticket.expired",
+          "ticket.refunded",
+          "ticket.changing",
+          "ticket.changed",
+          "ticket.reissued",
+          "order.completed",
+        ]) {
           assert.ok(types.has(type), `${type} delivered`);
         }
       } finally {
         await daemon.stop();
       }
       const second = await cli(db, ["demo"]);
-      assert.ok(second.stdout.includes(`20 orders (ids ${orderBase + 21}–${orderBase + 40}), 60 tickets (ids ${ticketBase + 61}–${ticketBase + 120})`), second.stdout);
+      assert.ok(
+        second.stdout.includes(
+          `20 orders (ids ${orderBase + 21}–${orderBase + 40}), 60 tickets (ids ${ticketBase + 61}–${ticketBase + 120})`,
+        ),
+        second.stdout,
+      );
     } finally {
       await stub.close();
       await db.drop();

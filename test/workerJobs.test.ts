@@ -2,15 +2,18 @@
 // real HTTP stand-ins for refund-processing and the change service.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createOrder, JOBS_SQL } from "./support/fixtures.ts";
+import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
-import { startTestDaemon, waitFor, type TestDaemon } from "./support/daemon.ts";
+import { createOrder, JOBS_SQL } from "./support/fixtures.ts";
 import { startHttpStub } from "./support/httpStub.ts";
 
 let db: TestDatabase;
 let daemon: TestDaemon;
 /** The refund-processing stand-in: each test sets how it answers. */
-let refundAnswer: (body: Record<string, unknown>, index: number) => { status: number; body?: unknown } = () => ({ status: 200, body: { target_status: "refunded" } });
+let refundAnswer: (body: Record<string, unknown>, index: number) => { status: number; body?: unknown } = () => ({
+  status: 200,
+  body: { target_status: "refunded" },
+});
 let refundStub: Awaited<ReturnType<typeof startHttpStub>>;
 
 before(async () => {
@@ -24,16 +27,26 @@ after(async () => {
   await db.drop();
 });
 
-const addJob = (task: string, payload: unknown) => db.pool.query("select graphile_worker.add_job($1, $2::json)", [task, JSON.stringify(payload)]);
-const ticket = async (id: number) => (await db.pool.query("select status, valid_end, seq::int from ticketing.tickets where id = $1", [id])).rows[0];
-const request = async (eventId: string) => (await db.pool.query("select * from ticketing.ticket_requests where event_id = $1", [eventId])).rows[0];
+const addJob = (task: string, payload: unknown) =>
+  db.pool.query("select graphile_worker.add_job($1, $2::json)", [task, JSON.stringify(payload)]);
+const ticket = async (id: number) =>
+  (await db.pool.query("select status, valid_end, seq::int from ticketing.tickets where id = $1", [id])).rows[0];
+const request = async (eventId: string) =>
+  (await db.pool.query("select * from ticketing.ticket_requests where event_id = $1", [eventId])).rows[0];
 const auditOf = async (id: number) =>
-  (await db.pool.query("select prev_status, new_status, event_id from ticketing.ticket_status_audit where ticket_id = $1 order by seq", [id])).rows;
-const jobsFor = async (eventId: string) => (await db.pool.query(`select * from (${JOBS_SQL}) j where payload->>'event_id' = $1`, [eventId])).rows;
-const finished = (eventId: string) => waitFor(`request ${eventId} finished`, async () => {
-  const r = await request(eventId);
-  return r && r.status !== "pending" && (await jobsFor(eventId)).length === 0 ? r : undefined;
-});
+  (
+    await db.pool.query(
+      "select prev_status, new_status, event_id from ticketing.ticket_status_audit where ticket_id = $1 order by seq",
+      [id],
+    )
+  ).rows;
+const jobsFor = async (eventId: string) =>
+  (await db.pool.query(`select * from (${JOBS_SQL}) j where payload->>'event_id' = $1`, [eventId])).rows;
+const finished = (eventId: string) =>
+  waitFor(`request ${eventId} finished`, async () => {
+    const r = await request(eventId);
+    return r && r.status !== "pending" && (await jobsFor(eventId)).length === 0 ? r : undefined;
+  });
 
 describe("expire_tickets", () => {
   test("a sweep expires every ticket past valid_end, with audit, notification-ready events and order status", async () => {
@@ -41,16 +54,26 @@ describe("expire_tickets", () => {
     const mixed = await createOrder(db.pool, 2, "now() - interval '1 hour'");
     await db.pool.query("select ticketing.redeem_ticket($1, 'gate-mixed')", [mixed.ticketIds[0]]);
     const future = await createOrder(db.pool, 2);
-    const before = (await daemon.metrics.registry.getSingleMetric("tickets_expired_total")?.get())?.values[0]?.value ?? 0;
+    const before =
+      (await daemon.metrics.registry.getSingleMetric("tickets_expired_total")?.get())?.values[0]?.value ?? 0;
 
     await addJob("expire_tickets", { batch_size: 2 });
-    await waitFor("past tickets expired", async () =>
-      (await db.pool.query("select count(*)::int as n from ticketing.tickets where status = 'usable' and valid_end < now()")).rows[0].n === 0);
+    await waitFor(
+      "past tickets expired",
+      async () =>
+        (
+          await db.pool.query(
+            "select count(*)::int as n from ticketing.tickets where status = 'usable' and valid_end < now()",
+          )
+        ).rows[0].n === 0,
+    );
 
     for (const id of [...past.ticketIds, mixed.ticketIds[1] as number]) {
       assert.equal((await ticket(id)).status, "expired");
       assert.deepEqual(await auditOf(id), [{ prev_status: "usable", new_status: "expired", event_id: "expire" }]);
-      const { rows: events } = await db.pool.query("select type, payload from ticketing.outbox where ticket_id = $1", [id]);
+      const { rows: events } = await db.pool.query("select type, payload from ticketing.outbox where ticket_id = $1", [
+        id,
+      ]);
       assert.equal(events.length, 1);
       assert.equal(events[0].type, "ticket.expired");
       assert.equal(events[0].payload.ticket_id, id);
@@ -58,9 +81,15 @@ describe("expire_tickets", () => {
       assert.equal(events[0].payload.prev_status, "usable");
     }
     for (const id of future.ticketIds) assert.equal((await ticket(id)).status, "usable");
-    const orders = await db.pool.query("select id, status from ticketing.orders where id = any($1) order by id", [[past.orderId, mixed.orderId, future.orderId]]);
-    assert.deepEqual(orders.rows.map((o) => o.status), ["completed", "completed", "open"]);
-    const after = (await daemon.metrics.registry.getSingleMetric("tickets_expired_total")?.get())?.values[0]?.value ?? 0;
+    const orders = await db.pool.query("select id, status from ticketing.orders where id = any($1) order by id", [
+      [past.orderId, mixed.orderId, future.orderId],
+    ]);
+    assert.deepEqual(
+      orders.rows.map((o) => o.status),
+      ["completed", "completed", "open"],
+    );
+    const after =
+      (await daemon.metrics.registry.getSingleMetric("tickets_expired_total")?.get())?.values[0]?.value ?? 0;
     assert.ok(after - before >= 4, `tickets_expired_total grew by ${after - before}`);
     const progress = daemon.logs.find((l) => l.msg === "expiry sweep finished");
     assert.ok(progress && typeof progress.expired === "number" && typeof progress.jobId === "string");
@@ -69,7 +98,12 @@ describe("expire_tickets", () => {
   test("the grace period keeps tickets usable until valid_end + grace", async () => {
     const recent = await createOrder(db.pool, 1, "now() - interval '30 seconds'");
     await addJob("expire_tickets", { batch_size: 200, grace_seconds: 3600 });
-    await waitFor("sweep job done", async () => (await db.pool.query(`select count(*)::int as n from (${JOBS_SQL}) j where task_identifier = 'expire_tickets'`)).rows[0].n === 0);
+    await waitFor(
+      "sweep job done",
+      async () =>
+        (await db.pool.query(`select count(*)::int as n from (${JOBS_SQL}) j where task_identifier = 'expire_tickets'`))
+          .rows[0].n === 0,
+    );
     assert.equal((await ticket(recent.ticketIds[0] as number)).status, "usable");
   });
 });
@@ -78,12 +112,21 @@ describe("redemption and order completion", () => {
   test("all tickets redeemed -> order completed; one check job an hour later per order", async () => {
     const { orderId, ticketIds } = await createOrder(db.pool, 3);
     for (const [i, id] of ticketIds.entries()) {
-      assert.equal((await db.pool.query("select ticketing.redeem_ticket($1, $2) as r", [id, `gate-${i}`])).rows[0].r, "applied");
+      assert.equal(
+        (await db.pool.query("select ticketing.redeem_ticket($1, $2) as r", [id, `gate-${i}`])).rows[0].r,
+        "applied",
+      );
     }
-    assert.equal((await db.pool.query("select ticketing.redeem_ticket($1, 'gate-0') as r", [ticketIds[0]])).rows[0].r, "duplicate");
+    assert.equal(
+      (await db.pool.query("select ticketing.redeem_ticket($1, 'gate-0') as r", [ticketIds[0]])).rows[0].r,
+      "duplicate",
+    );
     const { rows } = await db.pool.query("select status, completed_at from ticketing.orders where id = $1", [orderId]);
     assert.equal(rows[0].status, "completed");
-    const checks = await db.pool.query(`select run_at from (${JOBS_SQL}) j where task_identifier = 'check_order' and (payload->>'order_id')::bigint = $1`, [orderId]);
+    const checks = await db.pool.query(
+      `select run_at from (${JOBS_SQL}) j where task_identifier = 'check_order' and (payload->>'order_id')::bigint = $1`,
+      [orderId],
+    );
     assert.equal(checks.rows.length, 1);
     assert.ok(checks.rows[0].run_at.getTime() > Date.now() + 50 * 60_000);
   });
@@ -91,7 +134,9 @@ describe("redemption and order completion", () => {
   test("the order check recomputes the order and logs its state", async () => {
     const { orderId } = await createOrder(db.pool, 1);
     await addJob("check_order", { order_id: orderId });
-    const line = await waitFor("order check log", async () => daemon.logs.find((l) => l.task === "check_order" && l.orderId === orderId));
+    const line = await waitFor("order check log", async () =>
+      daemon.logs.find((l) => l.task === "check_order" && l.orderId === orderId),
+    );
     assert.equal(line.status, "open");
     assert.equal(line.openTickets, 1);
   });
@@ -102,16 +147,41 @@ describe("refunds", () => {
     refundAnswer = () => ({ status: 200, body: { target_status: "refunded", meta: { refund_id: "rf-1" } } });
     const { orderId, ticketIds } = await createOrder(db.pool, 1);
     const id = ticketIds[0] as number;
-    assert.equal((await db.pool.query("select ticketing.request_refund($1, 'refund-ok', '{\"reason\":\"ill\"}') as r", [id])).rows[0].r, "queued");
+    assert.equal(
+      (await db.pool.query("select ticketing.request_refund($1, 'refund-ok', '{\"reason\":\"ill\"}') as r", [id]))
+        .rows[0].r,
+      "queued",
+    );
     const r = await finished("refund-ok");
     assert.equal(r.status, "succeeded");
     assert.equal((await ticket(id)).status, "refunded");
-    const audit = (await db.pool.query("select prev_status, new_status, event_id, meta from ticketing.ticket_status_audit where ticket_id = $1", [id])).rows;
-    assert.deepEqual(audit, [{ prev_status: "usable", new_status: "refunded", event_id: "refund-ok", meta: { reason: "ill", refund_id: "rf-1" } }]);
+    const audit = (
+      await db.pool.query(
+        "select prev_status, new_status, event_id, meta from ticketing.ticket_status_audit where ticket_id = $1",
+        [id],
+      )
+    ).rows;
+    assert.deepEqual(audit, [
+      {
+        prev_status: "usable",
+        new_status: "refunded",
+        event_id: "refund-ok",
+        meta: { reason: "ill", refund_id: "rf-1" },
+      },
+    ]);
     const call = refundStub.requests.find((q) => (q.json as { event_id?: string }).event_id === "refund-ok");
-    assert.deepEqual(call?.json, { event_id: "refund-ok", kind: "refund", ticket_id: id, order_id: orderId, meta: { reason: "ill" } });
+    assert.deepEqual(call?.json, {
+      event_id: "refund-ok",
+      kind: "refund",
+      ticket_id: id,
+      order_id: orderId,
+      meta: { reason: "ill" },
+    });
     assert.equal(call?.headers["idempotency-key"], "refund-ok");
-    assert.equal((await db.pool.query("select status from ticketing.orders where id = $1", [orderId])).rows[0].status, "cancelled");
+    assert.equal(
+      (await db.pool.query("select status from ticketing.orders where id = $1", [orderId])).rows[0].status,
+      "cancelled",
+    );
   });
 
   test("the same refund event consumed repeatedly (raw jobs and API calls mixed) -> one transition, one event", async () => {
@@ -129,13 +199,23 @@ describe("refunds", () => {
     await waitFor("all dup-1 jobs gone", async () => (await jobsFor("dup-1")).length === 0);
     assert.equal((await ticket(id)).status, "refunded");
     assert.equal((await auditOf(id)).length, 1);
-    assert.equal((await db.pool.query("select count(*)::int as n from ticketing.outbox where ticket_id = $1", [id])).rows[0].n, 1);
-    assert.equal((await db.pool.query("select count(*)::int as n from ticketing.ticket_requests where event_id = 'dup-1'")).rows[0].n, 1);
+    assert.equal(
+      (await db.pool.query("select count(*)::int as n from ticketing.outbox where ticket_id = $1", [id])).rows[0].n,
+      1,
+    );
+    assert.equal(
+      (await db.pool.query("select count(*)::int as n from ticketing.ticket_requests where event_id = 'dup-1'")).rows[0]
+        .n,
+      1,
+    );
   });
 
   test("refund-processing answering 503 then 200 -> retried with backoff, then succeeds", async () => {
     let calls = 0;
-    refundAnswer = (body) => (body.event_id === "flaky-1" && calls++ === 0 ? { status: 503, body: "busy" } : { status: 200, body: { target_status: "refunded" } });
+    refundAnswer = (body) =>
+      body.event_id === "flaky-1" && calls++ === 0
+        ? { status: 503, body: "busy" }
+        : { status: 200, body: { target_status: "refunded" } };
     const { ticketIds } = await createOrder(db.pool, 1);
     const id = ticketIds[0] as number;
     await db.pool.query("select ticketing.request_refund($1, 'flaky-1')", [id]);
@@ -162,7 +242,11 @@ describe("refunds", () => {
 
   for (const [name, answer, reason] of [
     ["a target status other than refunded", { target_status: "used" }, /target_status 'used' is not 'refunded'/],
-    ["a target the state machine refuses from the ticket's status", { target_status: "refunded" }, /refuses expired -> refunded/],
+    [
+      "a target the state machine refuses from the ticket's status",
+      { target_status: "refunded" },
+      /refuses expired -> refunded/,
+    ],
   ] as const) {
     test(`${name} -> request failed, alert raised, ticket untouched`, async () => {
       refundAnswer = () => ({ status: 200, body: answer });
@@ -176,10 +260,17 @@ describe("refunds", () => {
       assert.equal(r.status, "failed");
       assert.match(r.error, reason);
       assert.equal((await ticket(id)).status, refusedByMachine ? "expired" : "usable");
-      const alert = (await db.pool.query("select kind, details from ticketing.alerts where key = $1 and cleared_at is null", [`request_rejected:${eventId}`])).rows;
+      const alert = (
+        await db.pool.query("select kind, details from ticketing.alerts where key = $1 and cleared_at is null", [
+          `request_rejected:${eventId}`,
+        ])
+      ).rows;
       assert.equal(alert.length, 1);
       assert.equal(alert[0].details.ticket_id, id);
-      const raised = await db.pool.query("select count(*)::int as n from ticketing.outbox where type = 'alert.raised' and payload->>'key' = $1", [`request_rejected:${eventId}`]);
+      const raised = await db.pool.query(
+        "select count(*)::int as n from ticketing.outbox where type = 'alert.raised' and payload->>'key' = $1",
+        [`request_rejected:${eventId}`],
+      );
       assert.equal(raised.rows[0].n, 1);
       assert.ok(daemon.logs.some((l) => l.alert === "request_rejected" && l.eventId === eventId && l.level === 50));
     });
@@ -190,7 +281,9 @@ describe("changes", () => {
   test("change without a service: usable -> changing -> changed -> usable with the new valid_end, each step audited", async () => {
     const { ticketIds } = await createOrder(db.pool, 1);
     const id = ticketIds[0] as number;
-    await db.pool.query("select ticketing.request_change($1, 'chg-1', '{\"valid_end\": \"2032-05-06T07:08:09Z\"}')", [id]);
+    await db.pool.query("select ticketing.request_change($1, 'chg-1', '{\"valid_end\": \"2032-05-06T07:08:09Z\"}')", [
+      id,
+    ]);
     const r = await finished("chg-1");
     assert.equal(r.status, "succeeded");
     assert.deepEqual(
@@ -200,7 +293,9 @@ describe("changes", () => {
     const t = await ticket(id);
     assert.equal(t.status, "usable");
     assert.equal(t.valid_end.toISOString(), "2032-05-06T07:08:09.000Z");
-    const types = (await db.pool.query("select type from ticketing.outbox where ticket_id = $1 order by seq", [id])).rows.map((e) => e.type);
+    const types = (
+      await db.pool.query("select type from ticketing.outbox where ticket_id = $1 order by seq", [id])
+    ).rows.map((e) => e.type);
     assert.deepEqual(types, ["ticket.changing", "ticket.changed", "ticket.reissued"]);
   });
 
@@ -248,13 +343,21 @@ describe("changes", () => {
       create trigger test_fail_reissue before insert on ticketing.outbox
         for each row when (new.type = 'ticket.reissued') execute function ticketing.test_fail_reissue()`);
     try {
-      await addJob("ticket_change_requested", { ticket_id: id, event_id: "chg-5", meta: { valid_end: "2031-01-01T00:00:00Z" } });
-      await waitFor("the first attempt to fail", async () => (await jobsFor("chg-5"))[0]?.last_error?.includes("injected failure"));
+      await addJob("ticket_change_requested", {
+        ticket_id: id,
+        event_id: "chg-5",
+        meta: { valid_end: "2031-01-01T00:00:00Z" },
+      });
+      await waitFor("the first attempt to fail", async () =>
+        (await jobsFor("chg-5"))[0]?.last_error?.includes("injected failure"),
+      );
       assert.equal(await request("chg-5"), undefined, "no request row: the claim rolled back with the rest");
       assert.deepEqual(await auditOf(id), []);
       assert.equal((await ticket(id)).status, "usable");
     } finally {
-      await db.pool.query("drop trigger test_fail_reissue on ticketing.outbox; drop function ticketing.test_fail_reissue()");
+      await db.pool.query(
+        "drop trigger test_fail_reissue on ticketing.outbox; drop function ticketing.test_fail_reissue()",
+      );
     }
     const r = await finished("chg-5");
     assert.equal(r.status, "succeeded");
@@ -280,17 +383,30 @@ describe("bad payloads never cost a retry storm", () => {
     test(`${name}: job completes, reason recorded`, async () => {
       const { ticketIds } = await createOrder(db.pool, 1);
       const id = ticketIds[0] as number;
-      const concrete = payload && typeof payload === "object" ? Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, v === "T" ? id : v])) : payload;
-      const { rows } = await db.pool.query("select id from graphile_worker.add_job('ticket_refund_requested', $1::json)", [JSON.stringify(concrete)]);
+      const concrete =
+        payload && typeof payload === "object"
+          ? Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, v === "T" ? id : v]))
+          : payload;
+      const { rows } = await db.pool.query(
+        "select id from graphile_worker.add_job('ticket_refund_requested', $1::json)",
+        [JSON.stringify(concrete)],
+      );
       const jobId = String(rows[0].id);
-      await waitFor("bad job gone", async () => (await db.pool.query("select 1 from graphile_worker._private_jobs where id = $1", [jobId])).rowCount === 0);
+      await waitFor(
+        "bad job gone",
+        async () =>
+          (await db.pool.query("select 1 from graphile_worker._private_jobs where id = $1", [jobId])).rowCount === 0,
+      );
       assert.equal((await ticket(id)).status, "usable");
       if (recorded) {
         const r = await request((concrete as { event_id: string }).event_id);
         assert.equal(r.status, "failed");
         assert.match(r.error, recorded);
       } else {
-        assert.ok(daemon.logs.some((l) => l.jobId === jobId && l.level === 50 && typeof l.reason === "string"), "error log with the job id and the reason");
+        assert.ok(
+          daemon.logs.some((l) => l.jobId === jobId && l.level === 50 && typeof l.reason === "string"),
+          "error log with the job id and the reason",
+        );
       }
     });
   }

@@ -1,6 +1,6 @@
 // The daemon (and bare graphile-worker) run as child processes, as in production: their memory is
 // measured on their own (peak RSS from /proc), and their CPU competes with PostgreSQL's as it would.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -29,11 +29,18 @@ export interface Child {
 /** The environment a child gets: nothing inherited but what running node needs, plus `env`. */
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const keep = ["PATH", "HOME", "TMPDIR", "LANG", "TZ", "NODE_OPTIONS"];
-  return { ...Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])), ...env };
+  return {
+    ...Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
+    ...env,
+  };
 }
 
 function startChild(args: string[], env: Record<string, string>, readyNeedle: string): Promise<Child> {
-  const proc: ChildProcess = spawn(process.execPath, args, { cwd: root, env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  const proc: ChildProcess = spawn(process.execPath, args, {
+    cwd: root,
+    env: childEnv(env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const waiters = new Set<Waiter>();
   const stderr: string[] = [];
   const errors: string[] = [];
@@ -41,7 +48,9 @@ function startChild(args: string[], env: Record<string, string>, readyNeedle: st
   const exitPromise = new Promise<number | null>((resolve) => {
     proc.on("exit", (code, signal) => {
       exited = { code, signal };
-      const reason = new Error(`child exited (${code ?? signal}) before the awaited log line; last errors:\n${[...errors, ...stderr].slice(-10).join("\n")}`);
+      const reason = new Error(
+        `child exited (${code ?? signal}) before the awaited log line; last errors:\n${[...errors, ...stderr].slice(-10).join("\n")}`,
+      );
       for (const w of waiters) w.reject(reason);
       waiters.clear();
       resolve(code);
@@ -77,7 +86,11 @@ function startChild(args: string[], env: Record<string, string>, readyNeedle: st
       return new Promise<LogLine>((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(waiter);
-          reject(new Error(`no log line with ${JSON.stringify(needle)} within ${timeoutMs} ms; last errors:\n${[...errors, ...stderr].slice(-10).join("\n")}`));
+          reject(
+            new Error(
+              `no log line with ${JSON.stringify(needle)} within ${timeoutMs} ms; last errors:\n${[...errors, ...stderr].slice(-10).join("\n")}`,
+            ),
+          );
         }, timeoutMs);
         const waiter: Waiter = {
           needle,
@@ -112,13 +125,15 @@ function startChild(args: string[], env: Record<string, string>, readyNeedle: st
       return code;
     },
   };
-  return child.waitForLog(readyNeedle, () => true, 120_000).then(
-    () => child,
-    async (error: Error) => {
-      await child.stop();
-      throw error;
-    },
-  );
+  return child
+    .waitForLog(readyNeedle, () => true, 120_000)
+    .then(
+      () => child,
+      async (error: Error) => {
+        await child.stop();
+        throw error;
+      },
+    );
 }
 
 /**
@@ -126,7 +141,11 @@ function startChild(args: string[], env: Record<string, string>, readyNeedle: st
  * 4) unless `env` overrides them; HTTP endpoints off. Resolves once the daemon logs that it is running.
  */
 export function startDaemonProcess(databaseUrl: string, env: Record<string, string> = {}): Promise<Child> {
-  return startChild(["bin/ticket-lifecycle.js", "run"], { LOG_LEVEL: "info", ...env, DATABASE_URL: databaseUrl, HTTP_PORT: "0" }, '"daemon running"');
+  return startChild(
+    ["bin/ticket-lifecycle.js", "run"],
+    { LOG_LEVEL: "info", ...env, DATABASE_URL: databaseUrl, HTTP_PORT: "0" },
+    '"daemon running"',
+  );
 }
 
 /** Bare graphile-worker (bench/support/bareWorker.ts) with one no-op task, `concurrency` at once. */

@@ -56,7 +56,20 @@ const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const fixed = (n: number | undefined, digits: number) => (n === undefined || Number.isNaN(n) ? "" : n.toFixed(digits));
 
 export function formatTable(report: Report): string {
-  const header = ["benchmark", "case", "work", "time s", "per second", "ratio", "p50 ms", "p99 ms", "CPU µs/unit", "peak RSS MB", "target", ""];
+  const header = [
+    "benchmark",
+    "case",
+    "work",
+    "time s",
+    "per second",
+    "ratio",
+    "p50 ms",
+    "p99 ms",
+    "CPU µs/unit",
+    "peak RSS MB",
+    "target",
+    "",
+  ];
   const lines = report.rows.map((r) => [
     r.benchmark,
     r.case,

@@ -10,7 +10,9 @@ async function bulkLoad(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<
   const client = await pool.connect();
   try {
     await client.query("begin");
-    const { rows } = await client.query<{ superuser: boolean }>("select current_setting('is_superuser') = 'on' as superuser");
+    const { rows } = await client.query<{ superuser: boolean }>(
+      "select current_setting('is_superuser') = 'on' as superuser",
+    );
     if (rows[0]?.superuser) await client.query("set local session_replication_role = replica");
     await work(client);
     await client.query("commit");

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import pg from "pg";
-import { startEmbeddedPostgres, type EmbeddedServer } from "../../src/db/embeddedPostgres.ts";
+import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/embeddedPostgres.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { createLogger } from "../../src/logger.ts";
 import { localPostmaster } from "./cpu.ts";
@@ -45,7 +45,10 @@ export async function startBenchServer(): Promise<BenchServer> {
     // Looked up while this connection's backend is alive: its parent is the postmaster.
     const backend = await c.query<{ pid: number }>("select pg_backend_pid() as pid");
     const pid = backend.rows[0]?.pid;
-    return { settings: Object.fromEntries(rows.map((r) => [r.name, r.value])), postmaster: pid === undefined ? undefined : localPostmaster(pid) };
+    return {
+      settings: Object.fromEntries(rows.map((r) => [r.name, r.value])),
+      postmaster: pid === undefined ? undefined : localPostmaster(pid),
+    };
   });
   return { adminUrl, version: settings.server_version ?? "?", settings, postmaster, stop: async () => server?.stop() };
 }
@@ -100,7 +103,12 @@ export async function freshDatabase(server: BenchServer, label: string, poolSize
  * An exact copy of `source` (its pool is closed first: a template must have no connections). The
  * baseline and the daemon each get a copy of one data set, built once.
  */
-export async function cloneDatabase(server: BenchServer, source: BenchDatabase, label: string, poolSize = 4): Promise<BenchDatabase> {
+export async function cloneDatabase(
+  server: BenchServer,
+  source: BenchDatabase,
+  label: string,
+  poolSize = 4,
+): Promise<BenchDatabase> {
   await source.close();
   const name = newName(label);
   await admin(server.adminUrl, (c) => c.query(`create database ${name} template ${source.name} strategy file_copy`));

@@ -41,7 +41,10 @@ export async function runSweeps(
   const children = await Promise.all(Array.from({ length: options.processes }, () => startDaemonProcess(db.url, env)));
   try {
     const payload = JSON.stringify({ batch_size: options.batchSize });
-    const cpu = startCpuMeter(options.postmaster, children.map((c) => c.pid));
+    const cpu = startCpuMeter(
+      options.postmaster,
+      children.map((c) => c.pid),
+    );
     const started = performance.now();
     const { rows } = options.shared
       ? await db.pool.query<{ id: string }>(
@@ -74,8 +77,16 @@ export async function checkExpired(db: BenchDatabase, tickets: number): Promise<
            (select count(*)::int from ticketing.outbox where type = 'ticket.expired') as events,
            (select count(*)::int from ticketing.orders where status <> 'completed') as open_orders,
            (select count(*)::int from ticketing.orders) - (select count(*)::int from ticketing.outbox where type = 'order.completed') as missing_order_events`);
-  const want = { usable: 0, expired: tickets, audit: tickets, events: tickets, open_orders: 0, missing_order_events: 0 };
+  const want = {
+    usable: 0,
+    expired: tickets,
+    audit: tickets,
+    events: tickets,
+    open_orders: 0,
+    missing_order_events: 0,
+  };
   const got = rows[0] ?? {};
   const wrong = Object.entries(want).filter(([k, v]) => got[k] !== v);
-  if (wrong.length) throw new Error(`expiry left the data wrong: ${JSON.stringify(got)} (want ${JSON.stringify(want)})`);
+  if (wrong.length)
+    throw new Error(`expiry left the data wrong: ${JSON.stringify(got)} (want ${JSON.stringify(want)})`);
 }

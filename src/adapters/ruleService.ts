@@ -39,7 +39,9 @@ export function httpRuleService(url: string, timeoutMs: number): DecideFn {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      throw new RuleUnavailable(`${url}: ${(error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (error as Error).message}`);
+      throw new RuleUnavailable(
+        `${url}: ${(error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (error as Error).message}`,
+      );
     }
     const text = await response.text().catch(() => "");
     if (response.status >= 400 && response.status < 500) {
@@ -54,7 +56,9 @@ export function httpRuleService(url: string, timeoutMs: number): DecideFn {
     }
     const parsed = decisionSchema.safeParse(body);
     if (!parsed.success) {
-      throw new RuleUnavailable(`${url} answered an unreadable decision: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      throw new RuleUnavailable(
+        `${url} answered an unreadable decision: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      );
     }
     return parsed.data;
   };

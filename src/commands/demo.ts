@@ -68,10 +68,14 @@ export async function seedDemo(pool: pg.Pool): Promise<DemoSummary> {
       [tickets.map((t) => t.id), tickets.map((t) => t.orderId), tickets.map((t) => t.validEnd)],
     );
     // Through the same SQL API other services use: redemptions at the gate, a refund, a change.
-    await client.query(`select ticketing.redeem_ticket(id, 'demo-redeem-' || id, '{"gate": "north-1"}') from unnest($1::bigint[]) as id`, [redeem]);
-    await client.query(`select ticketing.request_refund(id, 'demo-refund-' || id, '{"reason": "customer request"}') from unnest($1::bigint[]) as id`, [
-      refund,
-    ]);
+    await client.query(
+      `select ticketing.redeem_ticket(id, 'demo-redeem-' || id, '{"gate": "north-1"}') from unnest($1::bigint[]) as id`,
+      [redeem],
+    );
+    await client.query(
+      `select ticketing.request_refund(id, 'demo-refund-' || id, '{"reason": "customer request"}') from unnest($1::bigint[]) as id`,
+      [refund],
+    );
     await client.query(
       `select ticketing.request_change(id, 'demo-change-' || id, jsonb_build_object('valid_end', now() + interval '45 days', 'reason', 'new date'))
          from unnest($1::bigint[]) as id`,

@@ -9,7 +9,9 @@ export async function expireCommand({ env, log, dryRun }: CommandContext): Promi
   try {
     if (dryRun) {
       const { tickets, oldestValidEnd } = await expiryBacklog(db.pool, env.EXPIRE_GRACE_SECONDS);
-      console.log(`${tickets} ticket(s) would expire now; oldest valid_end: ${oldestValidEnd ? oldestValidEnd.toISOString() : "-"}`);
+      console.log(
+        `${tickets} ticket(s) would expire now; oldest valid_end: ${oldestValidEnd ? oldestValidEnd.toISOString() : "-"}`,
+      );
       return 0;
     }
     await migrate(db.pool, db.connectionString, log);

@@ -16,7 +16,10 @@ export async function runCommand({ env, log, config }: CommandContext): Promise<
   // survivable; any other unhandled rejection is a bug and still ends the process.
   process.on("unhandledRejection", (reason) => {
     if (!isConnectionError(reason)) throw reason;
-    log.error({ err: reason }, "a job's bookkeeping was cut off by the database; the lifeline frees the job, the daemon keeps running");
+    log.error(
+      { err: reason },
+      "a job's bookkeeping was cut off by the database; the lifeline frees the job, the daemon keeps running",
+    );
   });
   return new Promise((resolve) => {
     let stopping = false;
@@ -35,7 +38,10 @@ export async function runCommand({ env, log, config }: CommandContext): Promise<
       }
       stopping = true;
       log.info({ signal, timeoutMs: SHUTDOWN_TIMEOUT_MS }, "shutting down: letting running jobs finish");
-      const timer = setTimeout(() => void force(`graceful shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms`), SHUTDOWN_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => void force(`graceful shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms`),
+        SHUTDOWN_TIMEOUT_MS,
+      );
       daemon.stop().then(
         () => {
           clearTimeout(timer);

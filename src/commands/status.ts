@@ -29,7 +29,8 @@ export interface StatusReport {
 }
 
 type Count = string | number;
-const byStatus = (rows: Array<{ status: string; count: Count }>) => Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
+const byStatus = (rows: Array<{ status: string; count: Count }>) =>
+  Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
 
 /** Reads every section in one read-only REPEATABLE READ transaction. */
 export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
@@ -46,7 +47,13 @@ export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
     const jobs = await client.query<{ task: string; waiting: Count; scheduled: Count; running: Count; failed: Count }>(
       "select task, waiting, scheduled, running, failed from ticketing.status_jobs order by task",
     );
-    const outbox = await client.query<{ backlog: Count; retrying: Count; oldest_undelivered_at: Date | null; oldest_age: number | null; delivered: Count }>(
+    const outbox = await client.query<{
+      backlog: Count;
+      retrying: Count;
+      oldest_undelivered_at: Date | null;
+      oldest_age: number | null;
+      delivered: Count;
+    }>(
       `select backlog, retrying, oldest_undelivered_at, delivered,
               extract(epoch from now() - oldest_undelivered_at)::float8 as oldest_age
          from ticketing.status_outbox`,
@@ -55,9 +62,14 @@ export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
       `select kind, status, count from ticketing.status_requests
         order by array_position(array['refund', 'change'], kind), array_position(array['pending', 'succeeded', 'failed'], status)`,
     );
-    const alerts = await client.query<{ id: Count; key: string; kind: string; message: string; details: unknown; raised_at: Date }>(
-      "select id, key, kind, message, details, raised_at from ticketing.active_alerts order by raised_at, id",
-    );
+    const alerts = await client.query<{
+      id: Count;
+      key: string;
+      kind: string;
+      message: string;
+      details: unknown;
+      raised_at: Date;
+    }>("select id, key, kind, message, details, raised_at from ticketing.active_alerts order by raised_at, id");
     await client.query("commit");
 
     const box = outbox.rows[0];
@@ -67,7 +79,15 @@ export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
       tickets: byStatus(tickets.rows),
       orders: byStatus(orders.rows),
       jobs: Object.fromEntries(
-        jobs.rows.map((j) => [j.task, { waiting: Number(j.waiting), scheduled: Number(j.scheduled), running: Number(j.running), failed: Number(j.failed) }]),
+        jobs.rows.map((j) => [
+          j.task,
+          {
+            waiting: Number(j.waiting),
+            scheduled: Number(j.scheduled),
+            running: Number(j.running),
+            failed: Number(j.failed),
+          },
+        ]),
       ),
       outbox: {
         backlog: Number(box?.backlog ?? 0),
@@ -77,7 +97,14 @@ export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
         delivered: Number(box?.delivered ?? 0),
       },
       requests: requestsByKind,
-      alerts: alerts.rows.map((a) => ({ id: Number(a.id), key: a.key, kind: a.kind, message: a.message, details: a.details, raised_at: a.raised_at.toISOString() })),
+      alerts: alerts.rows.map((a) => ({
+        id: Number(a.id),
+        key: a.key,
+        kind: a.kind,
+        message: a.message,
+        details: a.details,
+        raised_at: a.raised_at.toISOString(),
+      })),
     };
   } catch (error) {
     await client.query("rollback").catch(() => {});
@@ -93,7 +120,13 @@ function table(header: string[], rows: Array<Array<string | number>>): string {
   const widths = header.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? "").length)));
   const numeric = header.map((_, i) => rows.length > 0 && rows.every((row) => typeof row[i] === "number"));
   return cells
-    .map((row) => `  ${row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd()}`)
+    .map(
+      (row) =>
+        `  ${row
+          .map((cell, i) => (numeric[i] ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+          .join("  ")
+          .trimEnd()}`,
+    )
     .join("\n");
 }
 
@@ -117,7 +150,10 @@ export function formatStatus(report: StatusReport): string {
     [
       "jobs",
       jobs.length
-        ? table(["task", "waiting", "scheduled", "running", "failed"], jobs.map(([task, j]) => [task, j.waiting, j.scheduled, j.running, j.failed]))
+        ? table(
+            ["task", "waiting", "scheduled", "running", "failed"],
+            jobs.map(([task, j]) => [task, j.waiting, j.scheduled, j.running, j.failed]),
+          )
         : "  none",
     ],
     [
@@ -125,7 +161,12 @@ export function formatStatus(report: StatusReport): string {
       keyValues([
         ["undelivered (backlog)", String(outbox.backlog)],
         ["  of which retrying", String(outbox.retrying)],
-        ["oldest undelivered", outbox.oldest_undelivered_at ? `${outbox.oldest_undelivered_at} (${age(outbox.oldest_undelivered_age_seconds ?? 0)} ago)` : "-"],
+        [
+          "oldest undelivered",
+          outbox.oldest_undelivered_at
+            ? `${outbox.oldest_undelivered_at} (${age(outbox.oldest_undelivered_age_seconds ?? 0)} ago)`
+            : "-",
+        ],
         ["delivered, kept", String(outbox.delivered)],
       ]),
     ],
@@ -138,7 +179,12 @@ export function formatStatus(report: StatusReport): string {
     ],
     [
       "active alerts",
-      report.alerts.length ? table(["raised_at", "kind", "key", "message"], report.alerts.map((a) => [a.raised_at, a.kind, a.key, a.message])) : "  none",
+      report.alerts.length
+        ? table(
+            ["raised_at", "kind", "key", "message"],
+            report.alerts.map((a) => [a.raised_at, a.kind, a.key, a.message]),
+          )
+        : "  none",
     ],
   ];
   return sections.map(([title, body]) => `${title}\n${body}`).join("\n\n");

@@ -25,7 +25,10 @@ export const lifecycleConfigSchema = z.strictObject({
     refund_job: z
       .strictObject({
         schedule: schedule.optional(),
-        consumer: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only (1-64)").optional(),
+        consumer: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only (1-64)")
+          .optional(),
       })
       .optional(),
   }),

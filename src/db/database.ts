@@ -31,7 +31,12 @@ export async function openDatabase(env: Env, log: Logger, poolSize: number): Pro
   }
   // keepAlive: a connection whose server vanished without a word (a network cut) is noticed by TCP
   // instead of hanging until the next query.
-  const pool = new pg.Pool({ connectionString, max: poolSize, application_name: "ticket-lifecycle-daemon", keepAlive: true });
+  const pool = new pg.Pool({
+    connectionString,
+    max: poolSize,
+    application_name: "ticket-lifecycle-daemon",
+    keepAlive: true,
+  });
   // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
   pool.on("error", (error) => log.warn({ err: error }, "idle database connection lost"));
   pool.on("connect", (client) => client.on("error", (error) => log.warn({ err: error }, "database connection lost")));

@@ -4,7 +4,7 @@
 // server), it listens on 127.0.0.1 only, and a server or postmaster.pid left behind by a killed run is
 // recognised instead of failing start-up with an empty error.
 import { execFile, execFileSync } from "node:child_process";
-import { randomBytes, createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -38,7 +38,10 @@ function osUser(): { uid: number; gid: number } | undefined {
   // PostgreSQL refuses to run as root: run it as the OS user `postgres`, creating it if needed.
   const lookup = () => {
     try {
-      return { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) };
+      return {
+        uid: Number(execFileSync("id", ["-u", "postgres"]).toString()),
+        gid: Number(execFileSync("id", ["-g", "postgres"]).toString()),
+      };
     } catch {
       return undefined;
     }
@@ -96,7 +99,18 @@ export async function startEmbeddedPostgres(rootDir: string, database: string, l
       chownSync(pwFile, user.uid, user.gid);
     }
     try {
-      await run(bins.initdb, [`--pgdata=${dataDir}`, "--username=postgres", `--pwfile=${pwFile}`, "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"], asUser);
+      await run(
+        bins.initdb,
+        [
+          `--pgdata=${dataDir}`,
+          "--username=postgres",
+          `--pwfile=${pwFile}`,
+          "--auth=scram-sha-256",
+          "--encoding=UTF8",
+          "--locale=C",
+        ],
+        asUser,
+      );
     } finally {
       rmSync(pwFile, { force: true });
     }
@@ -119,7 +133,10 @@ export async function startEmbeddedPostgres(rootDir: string, database: string, l
   const running = await isRunning(bins.pg_ctl, dataDir, asUser);
   let startedHere = false;
   if (running) {
-    log.warn({ dataDir, port: state.port }, "embedded PostgreSQL already running (left by an earlier run or another daemon); using it");
+    log.warn(
+      { dataDir, port: state.port },
+      "embedded PostgreSQL already running (left by an earlier run or another daemon); using it",
+    );
   } else {
     const pidFile = path.join(dataDir, "postmaster.pid");
     if (existsSync(pidFile)) {
@@ -143,7 +160,8 @@ export async function startEmbeddedPostgres(rootDir: string, database: string, l
     startedHere = true;
   }
 
-  const connectionString = (db: string) => `postgres://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/${db}`;
+  const connectionString = (db: string) =>
+    `postgres://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/${db}`;
   await ensureDatabase(connectionString("postgres"), database);
 
   return {

@@ -6,7 +6,18 @@
 import type pg from "pg";
 import type { Logger } from "../logger.ts";
 
-const CONNECTION_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "EPIPE", "57P01", "57P02", "57P03"]);
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "EPIPE",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
 
 /** The server is not there right now (restart, failover, network), as opposed to "this query is wrong". */
 export function isConnectionError(error: unknown): boolean {
@@ -16,7 +27,11 @@ export function isConnectionError(error: unknown): boolean {
   return error instanceof Error && /Connection terminated|is not queryable/i.test(error.message);
 }
 
-type ConnectCallback = (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
+type ConnectCallback = (
+  error: Error | undefined,
+  client: pg.PoolClient | undefined,
+  done: (release?: unknown) => void,
+) => void;
 
 /**
  * `pool` seen through a proxy whose connect() retries connection errors with backoff for up to
@@ -32,7 +47,9 @@ export function waitingForServer(pool: pg.Pool, log: Logger, maxWaitMs = 60_000)
       } catch (error) {
         if (!isConnectionError(error) || pool.ending || Date.now() >= deadline) throw error;
         log.debug({ err: error, failures }, "database unreachable; worker connection waits for it");
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** failures) * (0.5 + Math.random() / 2)));
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(5_000, 100 * 2 ** failures) * (0.5 + Math.random() / 2)),
+        );
       }
     }
   };

@@ -32,7 +32,8 @@ export type MessageKind = "http" | "notify";
 // (under 1,000 rows each) cannot be avoided and stay. jit is off because PostgreSQL before 18 prices a
 // disabled sort at 1e10, which would JIT-compile every claim (about a second of CPU). `set local` ends with
 // the transaction; the round's other statements update by id and need no sort either.
-export const BEGIN_CLAIM_TRANSACTION = "begin; set local enable_sort = off; set local enable_incremental_sort = off; set local jit = off";
+export const BEGIN_CLAIM_TRANSACTION =
+  "begin; set local enable_sort = off; set local enable_incremental_sort = off; set local jit = off";
 
 // Locks up to $1 due events for the caller's transaction, earliest due first; $2 picks the message built
 // for each: the HTTP body (true) or the pg_notify payload (false).
@@ -100,6 +101,10 @@ select d.id, d.event_id as "eventId", d.type, d.ticket_id as "ticketId", d.order
  */
 export async function claimEvents(db: Queryable, limit: number, kind: MessageKind): Promise<OutboxEvent[]> {
   // Named, so each connection plans it once rather than every round (a few ms of server CPU each time).
-  const { rows } = await db.query<OutboxEvent>({ name: "ticketing-outbox-claim", text: CLAIM_SQL, values: [limit, kind === "http"] });
+  const { rows } = await db.query<OutboxEvent>({
+    name: "ticketing-outbox-claim",
+    text: CLAIM_SQL,
+    values: [limit, kind === "http"],
+  });
   return rows;
 }

@@ -35,7 +35,9 @@ export async function deliverInOrder(
       const chain = queue[next++] as OutboxEvent[];
       for (const event of chain) {
         if (stopping()) return;
-        const result = await deliver(event).catch((error: unknown): DeliveryResult => ({ ok: false, error: String(error) }));
+        const result = await deliver(event).catch(
+          (error: unknown): DeliveryResult => ({ ok: false, error: String(error) }),
+        );
         if (!result.ok) {
           outcome.failed.push({ event, error: result.error });
           break;

@@ -8,6 +8,7 @@ import type { Env } from "../config/env.ts";
 import { formatZodError } from "../config/formatZodError.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { every } from "../periodic.ts";
 import { retryDelayMs } from "./backoff.ts";
 import { BEGIN_CLAIM_TRANSACTION, claimEvents } from "./claimEvents.ts";
 import { deliverInOrder } from "./deliverInOrder.ts";
@@ -15,9 +16,8 @@ import { createHttpSink, type HttpSink } from "./httpSink.ts";
 import { publishByNotify } from "./notifySink.ts";
 import { listenForOutbox } from "./outboxListener.ts";
 import { msUntilNextAttempt, outboxBacklog } from "./outboxStats.ts";
-import { every } from "../periodic.ts";
 import { pruneOutbox } from "./pruneOutbox.ts";
-import { recordOutcomes, type FailedDelivery } from "./recordOutcomes.ts";
+import { type FailedDelivery, recordOutcomes } from "./recordOutcomes.ts";
 import { createWakeSignal } from "./wakeSignal.ts";
 
 export interface DispatcherDeps {
@@ -66,7 +66,10 @@ const DB_RETRY = { baseMs: 200, maxMs: 30_000 };
 /** A timer set for a backed-off event fires this much after its due time, so the claim finds it due. */
 const DUE_SLACK_MS = 5;
 
-export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions = {}): { rounds(): number; stop(): Promise<void> } {
+export function startDispatcher(
+  deps: DispatcherDeps,
+  options: DispatcherOptions = {},
+): { rounds(): number; stop(): Promise<void> } {
   const parsed = dispatcherOptionsSchema.safeParse(options);
   if (!parsed.success) throw new Error(`invalid dispatcher options: ${formatZodError(parsed.error)}`);
   const opts = parsed.data;
@@ -74,7 +77,12 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
   const log = deps.log.child({ component: "outbox" });
   const backoff = { baseMs: opts.backoffBaseMs, maxMs: Math.max(opts.backoffMaxMs, opts.backoffBaseMs) };
   const sink: HttpSink | undefined = env.NOTIFICATION_URL
-    ? createHttpSink({ url: env.NOTIFICATION_URL, secret: env.NOTIFICATION_SECRET, timeoutMs: env.HTTP_TIMEOUT_MS, maxSockets: opts.concurrency * opts.lanes })
+    ? createHttpSink({
+        url: env.NOTIFICATION_URL,
+        secret: env.NOTIFICATION_SECRET,
+        timeoutMs: env.HTTP_TIMEOUT_MS,
+        maxSockets: opts.concurrency * opts.lanes,
+      })
     : undefined;
   let stopping = false;
   const isStopping = () => stopping;
@@ -106,13 +114,25 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
         error,
         retryInMs: retryDelayMs(event.attempts + 1, backoff),
       }));
-      await recordOutcomes(client, outcome.delivered.map((e) => e.id), failures);
+      await recordOutcomes(
+        client,
+        outcome.delivered.map((e) => e.id),
+        failures,
+      );
       await client.query("commit");
       metrics.eventsDelivered.inc(outcome.delivered.length);
       metrics.deliveryFailures.inc(failures.length);
       for (const [i, { event, error }] of outcome.failed.entries()) {
         log.warn(
-          { eventId: event.eventId, type: event.type, ticketId: event.ticketId, orderId: event.orderId, attempts: event.attempts + 1, error, retryInMs: failures[i]?.retryInMs },
+          {
+            eventId: event.eventId,
+            type: event.type,
+            ticketId: event.ticketId,
+            orderId: event.orderId,
+            attempts: event.attempts + 1,
+            error,
+            retryInMs: failures[i]?.retryInMs,
+          },
           "event delivery failed; will retry",
         );
       }
@@ -129,10 +149,13 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
 
   const idleWaitMs = async (): Promise<number> => {
     const untilDue = await msUntilNextAttempt(pool);
-    return untilDue === null ? opts.pollIntervalMs : Math.min(opts.pollIntervalMs, Math.max(0, untilDue) + DUE_SLACK_MS);
+    return untilDue === null
+      ? opts.pollIntervalMs
+      : Math.min(opts.pollIntervalMs, Math.max(0, untilDue) + DUE_SLACK_MS);
   };
 
-  const linger = () => (opts.lingerMs > 0 && !stopping ? new Promise((resolve) => setTimeout(resolve, opts.lingerMs)) : undefined);
+  const linger = () =>
+    opts.lingerMs > 0 && !stopping ? new Promise((resolve) => setTimeout(resolve, opts.lingerMs)) : undefined;
 
   const lane = async () => {
     let dbFailures = 0;
@@ -160,7 +183,12 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
     }
   };
 
-  const listener = listenForOutbox({ connectionString: deps.connectionString, log, onWake: wake.wake, reconnect: DB_RETRY });
+  const listener = listenForOutbox({
+    connectionString: deps.connectionString,
+    log,
+    onWake: wake.wake,
+    reconnect: DB_RETRY,
+  });
   const running = Promise.all(Array.from({ length: opts.lanes }, lane));
   const gauges = every(
     opts.gaugeIntervalMs,
@@ -175,11 +203,22 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
     opts.pruneIntervalMs,
     async () => {
       const deleted = await pruneOutbox(pool, env.OUTBOX_RETENTION_HOURS, opts.pruneChunk, isStopping);
-      if (deleted > 0) log.info({ deleted, retentionHours: env.OUTBOX_RETENTION_HOURS }, "pruned delivered outbox events");
+      if (deleted > 0)
+        log.info({ deleted, retentionHours: env.OUTBOX_RETENTION_HOURS }, "pruned delivered outbox events");
     },
     (error) => log.warn({ err: error }, "outbox pruning failed"),
   );
-  log.info({ sink: sink ? "http" : "pg_notify", signed: Boolean(sink && env.NOTIFICATION_SECRET), batchSize: opts.batchSize, concurrency: opts.concurrency, lanes: opts.lanes, lingerMs: opts.lingerMs }, "outbox dispatcher running");
+  log.info(
+    {
+      sink: sink ? "http" : "pg_notify",
+      signed: Boolean(sink && env.NOTIFICATION_SECRET),
+      batchSize: opts.batchSize,
+      concurrency: opts.concurrency,
+      lanes: opts.lanes,
+      lingerMs: opts.lingerMs,
+    },
+    "outbox dispatcher running",
+  );
 
   return {
     /** Rounds run so far (claims, empty ones included): what lingering saves. */

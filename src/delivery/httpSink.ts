@@ -1,4 +1,4 @@
-import { Pool, type Dispatcher } from "undici";
+import { type Dispatcher, Pool } from "undici";
 import type { OutboxEvent } from "./claimEvents.ts";
 import { signatureHeaders } from "./signature.ts";
 
@@ -97,7 +97,11 @@ export function createHttpSink(options: HttpSinkOptions): HttpSink {
             if ((status < 200 || status >= 300) && text.length < ERROR_BODY_CHARS) text += chunk.toString("utf8");
           },
           onResponseEnd() {
-            settle(status >= 200 && status < 300 ? { ok: true } : { ok: false, error: `answered ${status}: ${text.slice(0, ERROR_BODY_CHARS)}` });
+            settle(
+              status >= 200 && status < 300
+                ? { ok: true }
+                : { ok: false, error: `answered ${status}: ${text.slice(0, ERROR_BODY_CHARS)}` },
+            );
           },
           onResponseError(_controller, error) {
             // A connection cut before the answer was complete is a failure too: the event is not delivered.

@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { Logger } from "../logger.ts";
-import { retryDelayMs, type BackoffPolicy } from "./backoff.ts";
+import { type BackoffPolicy, retryDelayMs } from "./backoff.ts";
 
 export const LISTENER_APPLICATION_NAME = "ticket-lifecycle-dispatcher";
 
@@ -37,7 +37,10 @@ export function listenForOutbox(options: OutboxListenerOptions): { close(): Prom
   const connect = async () => {
     timer = undefined;
     if (closed) return;
-    const next = new pg.Client({ connectionString: options.connectionString, application_name: LISTENER_APPLICATION_NAME });
+    const next = new pg.Client({
+      connectionString: options.connectionString,
+      application_name: LISTENER_APPLICATION_NAME,
+    });
     client = next;
     // Without an error listener a dropped connection would be an uncaught exception.
     next.on("error", (error) => lost(next, error));

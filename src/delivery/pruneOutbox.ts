@@ -5,7 +5,12 @@ import type { Queryable } from "../sql/queryable.ts";
  * transactions, no long lock on a big table), until none is left or `stopping()`. Undelivered events are
  * never deleted: published_at is null for them. Returns how many rows went.
  */
-export async function pruneOutbox(db: Queryable, retentionHours: number, chunk: number, stopping: () => boolean = () => false): Promise<number> {
+export async function pruneOutbox(
+  db: Queryable,
+  retentionHours: number,
+  chunk: number,
+  stopping: () => boolean = () => false,
+): Promise<number> {
   let total = 0;
   for (;;) {
     const { rowCount } = await db.query(

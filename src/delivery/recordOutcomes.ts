@@ -13,7 +13,9 @@ export interface FailedDelivery {
  */
 export async function recordOutcomes(db: Queryable, deliveredIds: string[], failures: FailedDelivery[]): Promise<void> {
   if (deliveredIds.length > 0) {
-    await db.query("update ticketing.outbox set published_at = clock_timestamp() where id = any($1::bigint[])", [deliveredIds]);
+    await db.query("update ticketing.outbox set published_at = clock_timestamp() where id = any($1::bigint[])", [
+      deliveredIds,
+    ]);
   }
   if (failures.length > 0) {
     await db.query(

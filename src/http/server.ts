@@ -9,7 +9,11 @@ export interface HealthSources {
 }
 
 /** /metrics, /healthz and /readyz, nothing else: no data beyond metrics and health leaves the process. */
-export async function startHttpServer(port: number, host: string, sources: HealthSources): Promise<{ port: number; close(): Promise<void> }> {
+export async function startHttpServer(
+  port: number,
+  host: string,
+  sources: HealthSources,
+): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer(async (req, res) => {
     try {
       const path = (req.url ?? "/").split("?")[0];
@@ -22,7 +26,9 @@ export async function startHttpServer(port: number, host: string, sources: Healt
         res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
       } else if (path === "/readyz") {
         const ready = await sources.ready();
-        res.writeHead(ready ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify({ status: ready ? "ready" : "not ready" }));
+        res
+          .writeHead(ready ? 200 : 503, { "content-type": "application/json" })
+          .end(JSON.stringify({ status: ready ? "ready" : "not ready" }));
       } else {
         res.writeHead(404).end();
       }

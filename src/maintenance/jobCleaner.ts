@@ -9,8 +9,8 @@
 // rows they would delete are a handful of fixed names.
 import type pg from "pg";
 import { Gauge, type Registry } from "prom-client";
-import { every } from "../periodic.ts";
 import type { Logger } from "../logger.ts";
+import { every } from "../periodic.ts";
 
 export interface JobCleanerDeps {
   pool: pg.Pool;
@@ -40,9 +40,13 @@ export function startJobCleaner(deps: JobCleanerDeps, options: JobCleanerOptions
     labelNames: ["task", "state"] as const,
     registers: deps.registry ? [deps.registry] : [],
     async collect() {
-      const { rows } = await pool.query<{ task: string; waiting: string; scheduled: string; running: string; failed: string }>(
-        "select task, waiting, scheduled, running, failed from ticketing.status_jobs",
-      );
+      const { rows } = await pool.query<{
+        task: string;
+        waiting: string;
+        scheduled: string;
+        running: string;
+        failed: string;
+      }>("select task, waiting, scheduled, running, failed from ticketing.status_jobs");
       this.reset();
       for (const row of rows) for (const state of STATES) this.set({ task: row.task, state }, Number(row[state]));
     },

@@ -7,8 +7,8 @@ import os from "node:os";
 import type { WorkerEvents } from "graphile-worker";
 import pg from "pg";
 import { Counter, type Registry } from "prom-client";
-import { every } from "../periodic.ts";
 import type { Logger } from "../logger.ts";
+import { every } from "../periodic.ts";
 
 export interface LifelineDeps {
   /** The lifeline uses connections of its own: a saturated job pool must not stop the heartbeat. */
@@ -46,7 +46,8 @@ interface RescuedJob {
 
 export function startLifeline(deps: LifelineDeps, options: LifelineOptions = {}): Lifeline {
   const { heartbeatMs = 5_000, deadAfterMs = 30_000, rescueEveryMs = 10_000, maxRescues = 3 } = options;
-  if (deadAfterMs < 3 * heartbeatMs) throw new Error(`lifeline: deadAfterMs (${deadAfterMs}) must be at least three heartbeats (${3 * heartbeatMs})`);
+  if (deadAfterMs < 3 * heartbeatMs)
+    throw new Error(`lifeline: deadAfterMs (${deadAfterMs}) must be at least three heartbeats (${3 * heartbeatMs})`);
   const daemonId = `${os.hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
   const log = deps.log.child({ component: "lifeline", daemonId });
   const startedAt = new Date();
@@ -126,10 +127,10 @@ export function startLifeline(deps: LifelineDeps, options: LifelineOptions = {})
   const rescue = every(
     rescueEveryMs,
     async () => {
-      const { rows } = await pool.query<RescuedJob>("select * from ticketing.rescue_orphaned_jobs(make_interval(secs => $1), $2)", [
-        deadAfterMs / 1000,
-        maxRescues,
-      ]);
+      const { rows } = await pool.query<RescuedJob>(
+        "select * from ticketing.rescue_orphaned_jobs(make_interval(secs => $1), $2)",
+        [deadAfterMs / 1000, maxRescues],
+      );
       for (const row of rows) {
         rescued.inc({ reason: row.reason });
         log.warn(

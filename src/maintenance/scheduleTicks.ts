@@ -10,7 +10,13 @@ export function recentTicks(item: ParsedCronItem, now: Date, count: number): Dat
   let minute = Math.floor(now.getTime() / MINUTE) * MINUTE;
   for (let i = 0; i < LOOKBACK_MINUTES && ticks.length < count; i++, minute -= MINUTE) {
     const at = new Date(minute);
-    const digest = { min: at.getUTCMinutes(), hour: at.getUTCHours(), date: at.getUTCDate(), month: at.getUTCMonth() + 1, dow: at.getUTCDay() };
+    const digest = {
+      min: at.getUTCMinutes(),
+      hour: at.getUTCHours(),
+      date: at.getUTCDate(),
+      month: at.getUTCMonth() + 1,
+      dow: at.getUTCDay(),
+    };
     if (item.match(digest)) ticks.push(at);
   }
   return ticks;

@@ -11,12 +11,37 @@ export function createMetrics(db?: Queryable) {
   const registers = [registry];
   return {
     registry,
-    ticketsExpired: new Counter({ name: "tickets_expired_total", help: "Tickets expired by the sweep (card: tickets.expired.count)", registers }),
-    refundSucceeded: new Counter({ name: "tickets_refund_success_total", help: "Refund requests applied (card: tickets.refund.success)", registers }),
-    changeFailed: new Counter({ name: "tickets_change_failed_total", help: "Change requests that failed (card: tickets.change.failed)", registers }),
-    ordersCompleted: new Counter({ name: "orders_completed_total", help: "Orders completed by transitions this daemon applied (card: orders.completed.count)", registers }),
-    ordersCancelled: new Counter({ name: "orders_cancelled_total", help: "Orders cancelled by transitions this daemon applied", registers }),
-    requestsFinished: new Counter({ name: "ticket_requests_finished_total", help: "Refund/change requests finished, by kind and outcome", labelNames: ["kind", "outcome"] as const, registers }),
+    ticketsExpired: new Counter({
+      name: "tickets_expired_total",
+      help: "Tickets expired by the sweep (card: tickets.expired.count)",
+      registers,
+    }),
+    refundSucceeded: new Counter({
+      name: "tickets_refund_success_total",
+      help: "Refund requests applied (card: tickets.refund.success)",
+      registers,
+    }),
+    changeFailed: new Counter({
+      name: "tickets_change_failed_total",
+      help: "Change requests that failed (card: tickets.change.failed)",
+      registers,
+    }),
+    ordersCompleted: new Counter({
+      name: "orders_completed_total",
+      help: "Orders completed by transitions this daemon applied (card: orders.completed.count)",
+      registers,
+    }),
+    ordersCancelled: new Counter({
+      name: "orders_cancelled_total",
+      help: "Orders cancelled by transitions this daemon applied",
+      registers,
+    }),
+    requestsFinished: new Counter({
+      name: "ticket_requests_finished_total",
+      help: "Refund/change requests finished, by kind and outcome",
+      labelNames: ["kind", "outcome"] as const,
+      registers,
+    }),
     jobDuration: new Histogram({
       name: "job_duration_seconds",
       help: "Duration of job runs by task and result",
@@ -24,7 +49,12 @@ export function createMetrics(db?: Queryable) {
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
       registers,
     }),
-    sweepBatchSize: new Histogram({ name: "expire_batch_tickets", help: "Tickets expired per sweep batch", buckets: [0, 1, 10, 50, 100, 200, 500, 1000, 5000, 10000], registers }),
+    sweepBatchSize: new Histogram({
+      name: "expire_batch_tickets",
+      help: "Tickets expired per sweep batch",
+      buckets: [0, 1, 10, 50, 100, 200, 500, 1000, 5000, 10000],
+      registers,
+    }),
     consecutiveFailures: new Gauge({
       name: "job_consecutive_failures",
       help: "Consecutive failed runs per task, as counted in the database",
@@ -32,7 +62,9 @@ export function createMetrics(db?: Queryable) {
       registers,
       async collect() {
         if (!db) return;
-        const { rows } = await db.query<{ task: string; n: number }>("select task, consecutive_failures as n from ticketing.job_health");
+        const { rows } = await db.query<{ task: string; n: number }>(
+          "select task, consecutive_failures as n from ticketing.job_health",
+        );
         this.reset();
         for (const row of rows) this.set({ task: row.task }, row.n);
       },
@@ -52,9 +84,17 @@ export function createMetrics(db?: Queryable) {
       },
     }),
     outboxBacklog: new Gauge({ name: "outbox_backlog", help: "Undelivered outbox events", registers }),
-    outboxOldestAge: new Gauge({ name: "outbox_oldest_undelivered_seconds", help: "Age of the oldest undelivered outbox event", registers }),
+    outboxOldestAge: new Gauge({
+      name: "outbox_oldest_undelivered_seconds",
+      help: "Age of the oldest undelivered outbox event",
+      registers,
+    }),
     eventsDelivered: new Counter({ name: "events_delivered_total", help: "Outbox events delivered", registers }),
-    deliveryFailures: new Counter({ name: "event_delivery_failures_total", help: "Failed delivery attempts", registers }),
+    deliveryFailures: new Counter({
+      name: "event_delivery_failures_total",
+      help: "Failed delivery attempts",
+      registers,
+    }),
   };
 }
 

@@ -9,10 +9,20 @@ export interface DecisionResult {
 
 /** Applies a refund/change decision in one transaction (ticketing.apply_decision). */
 export async function applyDecision(db: Queryable, eventId: string, decision: Decision): Promise<DecisionResult> {
-  const { rows } = await db.query<{ outcome: DecisionResult["outcome"]; completed_orders: number; cancelled_orders: number }>(
-    "select * from ticketing.apply_decision($1, $2, $3, $4)",
-    [eventId, decision.target_status, decision.valid_end ?? null, decision.meta ?? {}],
-  );
+  const { rows } = await db.query<{
+    outcome: DecisionResult["outcome"];
+    completed_orders: number;
+    cancelled_orders: number;
+  }>("select * from ticketing.apply_decision($1, $2, $3, $4)", [
+    eventId,
+    decision.target_status,
+    decision.valid_end ?? null,
+    decision.meta ?? {},
+  ]);
   const row = rows[0];
-  return { outcome: row?.outcome ?? "finished", completedOrders: row?.completed_orders ?? 0, cancelledOrders: row?.cancelled_orders ?? 0 };
+  return {
+    outcome: row?.outcome ?? "finished",
+    completedOrders: row?.completed_orders ?? 0,
+    cancelledOrders: row?.cancelled_orders ?? 0,
+  };
 }

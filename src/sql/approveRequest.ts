@@ -13,11 +13,23 @@ export async function approveRequest(
   db: Queryable,
   request: { kind: RequestKind; ticketId: number; eventId: string; meta: Record<string, unknown> },
 ): Promise<ApproveResult> {
-  const { rows } = await db.query<{ outcome: ApproveResult["outcome"]; target_status: string; completed_orders: number; cancelled_orders: number }>(
-    "select * from ticketing.approve_request($1, $2, $3, $4)",
-    [request.kind, request.ticketId, request.eventId, request.meta],
-  );
+  const { rows } = await db.query<{
+    outcome: ApproveResult["outcome"];
+    target_status: string;
+    completed_orders: number;
+    cancelled_orders: number;
+  }>("select * from ticketing.approve_request($1, $2, $3, $4)", [
+    request.kind,
+    request.ticketId,
+    request.eventId,
+    request.meta,
+  ]);
   const row = rows[0];
   if (!row) throw new Error(`approve_request returned no row for ${request.eventId}`);
-  return { outcome: row.outcome, targetStatus: row.target_status, completedOrders: row.completed_orders, cancelledOrders: row.cancelled_orders };
+  return {
+    outcome: row.outcome,
+    targetStatus: row.target_status,
+    completedOrders: row.completed_orders,
+    cancelledOrders: row.cancelled_orders,
+  };
 }

@@ -15,7 +15,13 @@ export async function claimRequest(
   request: { kind: RequestKind; ticketId: number; eventId: string; meta: Record<string, unknown> },
   leaseSeconds: number,
 ): Promise<Claim> {
-  const { rows } = await db.query<{ outcome: Claim["outcome"]; status: string; attempts: number; meta: Record<string, unknown>; order_id: string | null }>(
+  const { rows } = await db.query<{
+    outcome: Claim["outcome"];
+    status: string;
+    attempts: number;
+    meta: Record<string, unknown>;
+    order_id: string | null;
+  }>(
     `select c.outcome, c.status, c.attempts, c.meta, t.order_id
        from ticketing.claim_request($1, $2, $3, $4, make_interval(secs => $5)) c
        left join ticketing.tickets t on t.id = $2`,
@@ -23,5 +29,11 @@ export async function claimRequest(
   );
   const row = rows[0];
   if (!row) throw new Error(`claim_request returned no row for ${request.eventId}`);
-  return { outcome: row.outcome, status: row.status, attempts: row.attempts, meta: row.meta, orderId: row.order_id === null ? null : Number(row.order_id) };
+  return {
+    outcome: row.outcome,
+    status: row.status,
+    attempts: row.attempts,
+    meta: row.meta,
+    orderId: row.order_id === null ? null : Number(row.order_id),
+  };
 }

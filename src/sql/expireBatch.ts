@@ -15,8 +15,19 @@ export interface ExpireBatchResult {
 }
 
 /** One sweep batch, its own transaction: see ticketing.expire_batch in sql/3-expire-batch.sql. */
-export async function expireBatch(db: Queryable, batchSize: number, graceSeconds: number, after?: SweepPosition): Promise<ExpireBatchResult> {
-  const { rows } = await db.query<{ expired: number; completed_orders: number; cancelled_orders: number; last_valid_end: string | null; last_id: string | null }>(
+export async function expireBatch(
+  db: Queryable,
+  batchSize: number,
+  graceSeconds: number,
+  after?: SweepPosition,
+): Promise<ExpireBatchResult> {
+  const { rows } = await db.query<{
+    expired: number;
+    completed_orders: number;
+    cancelled_orders: number;
+    last_valid_end: string | null;
+    last_id: string | null;
+  }>(
     `select b.expired, b.completed_orders, b.cancelled_orders, b.last_valid_end::text, b.last_id::text
        from ticketing.expire_batch($1, make_interval(secs => $2), $3::timestamptz, $4::bigint) b`,
     [batchSize, graceSeconds, after?.validEnd ?? null, after?.id ?? null],

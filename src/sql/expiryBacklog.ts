@@ -1,6 +1,9 @@
 import type { Queryable } from "./queryable.ts";
 
-export async function expiryBacklog(db: Queryable, graceSeconds: number): Promise<{ tickets: number; oldestValidEnd: Date | null }> {
+export async function expiryBacklog(
+  db: Queryable,
+  graceSeconds: number,
+): Promise<{ tickets: number; oldestValidEnd: Date | null }> {
   const { rows } = await db.query<{ tickets: string; oldest_valid_end: Date | null }>(
     "select * from ticketing.expiry_backlog(make_interval(secs => $1))",
     [graceSeconds],

@@ -5,7 +5,10 @@ export async function recomputeOrder(
   db: Queryable,
   orderId: number,
 ): Promise<{ status: string | null; openTickets: number; completedNow: boolean; cancelledNow: boolean }> {
-  const { rows: changed } = await db.query<{ completed: number; cancelled: number }>("select * from ticketing.recompute_orders(array[$1::bigint])", [orderId]);
+  const { rows: changed } = await db.query<{ completed: number; cancelled: number }>(
+    "select * from ticketing.recompute_orders(array[$1::bigint])",
+    [orderId],
+  );
   const { rows } = await db.query<{ status: string; open_tickets: string }>(
     `select o.status,
             (select count(*) from ticketing.tickets t join ticketing.ticket_statuses s on s.status = t.status

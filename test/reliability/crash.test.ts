@@ -3,8 +3,8 @@
 // the new daemon's lifeline within a minute and the sweep finishes: every ticket expired exactly once.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { waitFor } from "../support/daemon.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
   bookkeepingViolations,
   expiredTickets,
@@ -56,14 +56,20 @@ test("SIGKILL mid-sweep, then a new daemon: every ticket expired exactly once, e
     return sessions === 0;
   });
   const expiredByFirst = await expiredCount();
-  const { rows: left } = await db.pool.query("select id, locked_by from graphile_worker._private_jobs where id = $1", [sweepJob]);
+  const { rows: left } = await db.pool.query("select id, locked_by from graphile_worker._private_jobs where id = $1", [
+    sweepJob,
+  ]);
   assert.ok(left[0]?.locked_by, "the killed daemon still holds its sweep job");
 
   const second = await startCliDaemon(db.url, {}, config);
   try {
     await waitFor("the rest of the backlog expired", async () => (await expiredCount()) === TICKETS, 120_000);
     await waitFor("the sweep job to complete and every lock to go", async () => {
-      const remaining = await scalar<number>(db.pool, "select count(*)::int from graphile_worker._private_jobs where id = $1", [sweepJob]);
+      const remaining = await scalar<number>(
+        db.pool,
+        "select count(*)::int from graphile_worker._private_jobs where id = $1",
+        [sweepJob],
+      );
       return remaining === 0 && (await lockedJobs(db.pool)) === 0;
     });
 
@@ -73,12 +79,20 @@ test("SIGKILL mid-sweep, then a new daemon: every ticket expired exactly once, e
              (select count(*)::int from ticketing.outbox where type = 'ticket.expired') as events,
              (select count(*)::int from ticketing.orders where status = 'completed') as completed,
              (select count(*)::int from ticketing.outbox where type = 'order.completed') as order_events`);
-    assert.deepEqual(rows[0], { audit: TICKETS, audited_tickets: TICKETS, events: TICKETS, completed: ORDERS, order_events: ORDERS });
+    assert.deepEqual(rows[0], {
+      audit: TICKETS,
+      audited_tickets: TICKETS,
+      events: TICKETS,
+      completed: ORDERS,
+      order_events: ORDERS,
+    });
     assert.deepEqual(await bookkeepingViolations(db.pool), []);
 
     // The sweep the dead daemon held was freed by the new daemon's lifeline and finished there: the
     // same job, not a new one.
-    const rescue = second.logs().find((l) => l.msg === "released a job its worker no longer runs" && l.jobId === sweepJob);
+    const rescue = second
+      .logs()
+      .find((l) => l.msg === "released a job its worker no longer runs" && l.jobId === sweepJob);
     assert.ok(rescue, `the new daemon released job ${sweepJob}:\n${second.lines.slice(-30).join("\n")}`);
     assert.ok(["daemon_dead", "owner_unknown"].includes(rescue.reason as string));
     assert.equal(rescue.attemptReturned, true);
@@ -87,7 +101,9 @@ test("SIGKILL mid-sweep, then a new daemon: every ticket expired exactly once, e
     const finished = second.logs().find((l) => l.msg === "expiry sweep finished" && l.jobId === sweepJob);
     assert.ok(finished, "the rescued job ran the rest of the sweep");
     assert.equal(finished.expired, TICKETS - expiredByFirst);
-    const otherSweeps = second.logs().filter((l) => l.msg === "expiry sweep finished" && l.jobId !== sweepJob && l.expired !== 0);
+    const otherSweeps = second
+      .logs()
+      .filter((l) => l.msg === "expiry sweep finished" && l.jobId !== sweepJob && l.expired !== 0);
     assert.deepEqual(otherSweeps, [], "no other sweep did any of the work");
     assert.ok(isRunning(second));
   } finally {

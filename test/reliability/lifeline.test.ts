@@ -3,12 +3,12 @@
 // Locks are set up the way graphile-worker writes them; no daemon runs here, so nothing else moves them.
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import type { WorkerEvents } from "graphile-worker";
 import { after, before, describe, test } from "node:test";
+import type { WorkerEvents } from "graphile-worker";
 import { createLogger } from "../../src/logger.ts";
 import { startLifeline } from "../../src/maintenance/lifeline.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { waitFor } from "../support/daemon.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 
 let db: TestDatabase;
 before(async () => {
@@ -33,11 +33,10 @@ async function lockedJob(owner: string, lockedAgo: string, maxAttempts = 1) {
     "update graphile_worker._private_jobs set attempts = attempts + 1, locked_by = $2, locked_at = now() - $3::interval where id = $1",
     [id, owner, lockedAgo],
   );
-  await db.pool.query("update graphile_worker._private_job_queues set locked_by = $2, locked_at = now() - $3::interval where queue_name = $1", [
-    queue,
-    owner,
-    lockedAgo,
-  ]);
+  await db.pool.query(
+    "update graphile_worker._private_job_queues set locked_by = $2, locked_at = now() - $3::interval where queue_name = $1",
+    [queue, owner, lockedAgo],
+  );
   return { id, queue };
 }
 
@@ -58,13 +57,22 @@ async function job(id: string) {
 }
 
 async function queueLockedBy(queue: string) {
-  const { rows } = await db.pool.query("select locked_by from graphile_worker._private_job_queues where queue_name = $1", [queue]);
+  const { rows } = await db.pool.query(
+    "select locked_by from graphile_worker._private_job_queues where queue_name = $1",
+    [queue],
+  );
   return rows[0]?.locked_by ?? null;
 }
 
 async function rescue() {
   const { rows } = await db.pool.query("select * from ticketing.rescue_orphaned_jobs(interval '30 seconds', 3)");
-  return rows as Array<{ job_id: string; reason: string; daemon_id: string | null; attempt_returned: boolean; rescues: number }>;
+  return rows as Array<{
+    job_id: string;
+    reason: string;
+    daemon_id: string | null;
+    attempt_returned: boolean;
+    rescues: number;
+  }>;
 }
 
 describe("rescue_orphaned_jobs", () => {
@@ -80,7 +88,9 @@ describe("rescue_orphaned_jobs", () => {
     );
     assert.deepEqual(await job(id), { locked_by: null, attempts: 0, available: true });
     assert.equal(await queueLockedBy(queue), null);
-    const { rowCount } = await db.pool.query("select 1 from ticketing.daemon_heartbeats where daemon_id = $1", [daemonId]);
+    const { rowCount } = await db.pool.query("select 1 from ticketing.daemon_heartbeats where daemon_id = $1", [
+      daemonId,
+    ]);
     assert.equal(rowCount, 0);
   });
 
@@ -172,7 +182,10 @@ describe("rescue_orphaned_jobs", () => {
   test("a rescued refund job gives its request's lease back; the request resumes at once", async () => {
     const ticketId = 900_001;
     await db.pool.query("insert into ticketing.orders (id) values ($1)", [ticketId]);
-    await db.pool.query("insert into ticketing.tickets (id, order_id, valid_end) values ($1, $1, now() + interval '1 day')", [ticketId]);
+    await db.pool.query(
+      "insert into ticketing.tickets (id, order_id, valid_end) values ($1, $1, now() + interval '1 day')",
+      [ticketId],
+    );
     await db.pool.query("select ticketing.request_refund($1, 'lease-held-by-the-dead')", [ticketId]);
     await db.pool.query(
       "select * from ticketing.claim_request('refund', $1, 'lease-held-by-the-dead', '{}', interval '2 minutes')",
@@ -185,13 +198,19 @@ describe("rescue_orphaned_jobs", () => {
     );
     await heartbeat(unique("daemon"), [owner], "1 minute");
     await rescue();
-    const { rows } = await db.pool.query("select status, locked_until from ticketing.ticket_requests where event_id = 'lease-held-by-the-dead'");
+    const { rows } = await db.pool.query(
+      "select status, locked_until from ticketing.ticket_requests where event_id = 'lease-held-by-the-dead'",
+    );
     assert.deepEqual(rows, [{ status: "pending", locked_until: null }]);
   });
 
   test("bad arguments are refused", async () => {
-    await assert.rejects(db.pool.query("select * from ticketing.rescue_orphaned_jobs(interval '0 seconds')"), { code: "TL422" });
-    await assert.rejects(db.pool.query("select * from ticketing.rescue_orphaned_jobs(interval '30 seconds', -1)"), { code: "TL422" });
+    await assert.rejects(db.pool.query("select * from ticketing.rescue_orphaned_jobs(interval '0 seconds')"), {
+      code: "TL422",
+    });
+    await assert.rejects(db.pool.query("select * from ticketing.rescue_orphaned_jobs(interval '30 seconds', -1)"), {
+      code: "TL422",
+    });
   });
 });
 
@@ -208,15 +227,19 @@ describe("the lifeline plugin", () => {
     emit("job:start", { job: { id: "42" } });
     emit("job:complete", { job: { id: "41" } });
     const row = await waitFor("a heartbeat with the pool and the running job", async () => {
-      const { rows } = await db.pool.query("select worker_ids, active_job_ids from ticketing.daemon_heartbeats where daemon_id = $1", [lifeline.daemonId]);
+      const { rows } = await db.pool.query(
+        "select worker_ids, active_job_ids from ticketing.daemon_heartbeats where daemon_id = $1",
+        [lifeline.daemonId],
+      );
       const beat = rows[0];
       return beat?.worker_ids.includes("pool-plugin") && beat.active_job_ids.length === 1 ? beat : undefined;
     });
     assert.deepEqual(row, { worker_ids: ["pool-plugin"], active_job_ids: ["42"] });
     await lifeline.stop();
-    const { rows } = await db.pool.query("select last_seen_at = '-infinity' as retired from ticketing.daemon_heartbeats where daemon_id = $1", [
-      lifeline.daemonId,
-    ]);
+    const { rows } = await db.pool.query(
+      "select last_seen_at = '-infinity' as retired from ticketing.daemon_heartbeats where daemon_id = $1",
+      [lifeline.daemonId],
+    );
     assert.deepEqual(rows, [{ retired: true }]);
   });
 });

@@ -30,9 +30,10 @@ const TICKETS = 600;
 
 test("stop and start the server under a running daemon: it reconnects by itself, nothing is lost or done twice", async () => {
   await own.pool.query("insert into ticketing.orders (id) select g from generate_series(1, $1::int / 2) g", [TICKETS]);
-  await own.pool.query("insert into ticketing.tickets (id, order_id, valid_end) select g, (g + 1) / 2, now() + interval '1 day' from generate_series(1, $1::int) g", [
-    TICKETS,
-  ]);
+  await own.pool.query(
+    "insert into ticketing.tickets (id, order_id, valid_end) select g, (g + 1) / 2, now() + interval '1 day' from generate_series(1, $1::int) g",
+    [TICKETS],
+  );
   let nextTicket = 1;
   const requestRefund = async () => {
     const ticket = nextTicket++;
@@ -43,7 +44,10 @@ test("stop and start the server under a running daemon: it reconnects by itself,
       return false;
     }
   };
-  const refunded = (upTo: number) => scalar<number>(own.pool, "select count(*)::int from ticketing.tickets where status = 'refunded' and id <= $1", [upTo]);
+  const refunded = (upTo: number) =>
+    scalar<number>(own.pool, "select count(*)::int from ticketing.tickets where status = 'refunded' and id <= $1", [
+      upTo,
+    ]);
 
   const daemon = await startCliDaemon(own.url);
   try {
@@ -78,7 +82,9 @@ test("stop and start the server under a running daemon: it reconnects by itself,
         const { rows } = await own.pool.query<{ query: string }>(
           "select query from pg_stat_activity where datname = current_database() and query ilike 'listen%'",
         );
-        return rows.some((r) => r.query.includes('"jobs:insert"')) && rows.some((r) => /ticketing_outbox/i.test(r.query));
+        return (
+          rows.some((r) => r.query.includes('"jobs:insert"')) && rows.some((r) => /ticketing_outbox/i.test(r.query))
+        );
       },
       60_000,
     );
@@ -88,20 +94,36 @@ test("stop and start the server under a running daemon: it reconnects by itself,
     for (let i = 0; i < 20; i++) assert.ok(await requestRefund());
     await waitFor(
       "the requests made after the restart",
-      async () => (await scalar<number>(own.pool, "select count(*)::int from ticketing.tickets where status = 'refunded' and id >= $1", [firstAfter])) === 20,
+      async () =>
+        (await scalar<number>(
+          own.pool,
+          "select count(*)::int from ticketing.tickets where status = 'refunded' and id >= $1",
+          [firstAfter],
+        )) === 20,
       30_000,
     );
     // A sweep after the restart, too.
     await own.pool.query("insert into ticketing.orders (id) values (1000000)");
-    await own.pool.query("insert into ticketing.tickets (id, order_id, valid_end) select g, 1000000, now() - interval '1 minute' from generate_series(1000001, 1000050) g");
+    await own.pool.query(
+      "insert into ticketing.tickets (id, order_id, valid_end) select g, 1000000, now() - interval '1 minute' from generate_series(1000001, 1000050) g",
+    );
     await queueSweep(own.pool);
-    await waitFor("the sweep after the restart", async () => (await scalar<number>(own.pool, "select status from ticketing.orders where id = 1000000")) === ("completed" as unknown));
+    await waitFor(
+      "the sweep after the restart",
+      async () =>
+        (await scalar<number>(own.pool, "select status from ticketing.orders where id = 1000000")) ===
+        ("completed" as unknown),
+    );
 
     // Every request the database ever accepted — including the ones whose job was cut off by the stop,
     // which the refund job re-drives once their lease runs out — ends applied, exactly once.
     await waitFor(
       "every accepted request applied",
-      async () => (await scalar<number>(own.pool, "select count(*)::int from ticketing.ticket_requests where status <> 'succeeded'")) === 0,
+      async () =>
+        (await scalar<number>(
+          own.pool,
+          "select count(*)::int from ticketing.ticket_requests where status <> 'succeeded'",
+        )) === 0,
       300_000,
     );
     const { rows } = await own.pool.query(`

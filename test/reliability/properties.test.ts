@@ -5,16 +5,25 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
-import { createOrder } from "../support/fixtures.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startTestDaemon, type TestDaemon } from "../support/daemon.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { createOrder } from "../support/fixtures.ts";
 import { bookkeepingViolations, scalar } from "../support/reliability.ts";
 
 /** Strings the way a careless or hostile producer writes them: any code unit, NUL, lone surrogates, SQL. */
 const nastyString = fc.oneof(
   fc.string({ unit: "binary", maxLength: 40 }),
   fc.string({ maxLength: 260 }),
-  fc.constantFrom("", "\u0000", "evt\u0000", "\ud800", "'); delete from ticketing.tickets; --", "x".repeat(200), "x".repeat(201), "ticket:1:1"),
+  fc.constantFrom(
+    "",
+    "\u0000",
+    "evt\u0000",
+    "\ud800",
+    "'); delete from ticketing.tickets; --",
+    "x".repeat(200),
+    "x".repeat(201),
+    "ticket:1:1",
+  ),
 );
 const json = fc.jsonValue({ maxDepth: 3 });
 const idLike = (known: number[]) =>
@@ -47,15 +56,36 @@ describe("job payloads", () => {
   });
 
   test("any payload, for any task, is finished on its first attempt: applied, or dropped with a reason", async () => {
-    const request = fc.record({ ticket_id: idLike([1, 2, 3]), event_id: fc.oneof(nastyString, json), meta: metaLike }, { requiredKeys: [] });
+    const request = fc.record(
+      { ticket_id: idLike([1, 2, 3]), event_id: fc.oneof(nastyString, json), meta: metaLike },
+      { requiredKeys: [] },
+    );
     const job = fc.oneof(
-      fc.record({ task: fc.constantFrom("ticket_refund_requested", "ticket_change_requested"), payload: fc.oneof(request, json) }),
+      fc.record({
+        task: fc.constantFrom("ticket_refund_requested", "ticket_change_requested"),
+        payload: fc.oneof(request, json),
+      }),
       fc.record({
         task: fc.constant("expire_tickets"),
-        payload: fc.oneof(fc.record({ batch_size: idLike([1, 200]), lanes: idLike([1, 2]), grace_seconds: idLike([0]) }, { requiredKeys: [] }), json),
+        payload: fc.oneof(
+          fc.record(
+            { batch_size: idLike([1, 200]), lanes: idLike([1, 2]), grace_seconds: idLike([0]) },
+            { requiredKeys: [] },
+          ),
+          json,
+        ),
       }),
-      fc.record({ task: fc.constant("redrive_requests"), payload: fc.oneof(fc.record({ older_than_seconds: idLike([0]), limit: idLike([10]) }, { requiredKeys: [] }), json) }),
-      fc.record({ task: fc.constant("check_order"), payload: fc.oneof(fc.record({ order_id: idLike([1, 4]) }, { requiredKeys: [] }), json) }),
+      fc.record({
+        task: fc.constant("redrive_requests"),
+        payload: fc.oneof(
+          fc.record({ older_than_seconds: idLike([0]), limit: idLike([10]) }, { requiredKeys: [] }),
+          json,
+        ),
+      }),
+      fc.record({
+        task: fc.constant("check_order"),
+        payload: fc.oneof(fc.record({ order_id: idLike([1, 4]) }, { requiredKeys: [] }), json),
+      }),
     );
 
     let batch = 0;
@@ -65,30 +95,50 @@ describe("job payloads", () => {
         const ids: string[] = [];
         for (const { task, payload } of jobs) {
           try {
-            const { rows } = await db.pool.query<{ id: string }>("select id from graphile_worker.add_job($1, $2::json)", [task, JSON.stringify(payload)]);
+            const { rows } = await db.pool.query<{ id: string }>(
+              "select id from graphile_worker.add_job($1, $2::json)",
+              [task, JSON.stringify(payload)],
+            );
             ids.push(rows[0]?.id as string);
           } catch (error) {
             // The database refused the job itself (not JSON it can store): nothing reached the daemon.
-            assert.match((error as { code?: string }).code ?? "", /^22/, `add_job refused ${JSON.stringify(payload)} with ${error}`);
+            assert.match(
+              (error as { code?: string }).code ?? "",
+              /^22/,
+              `add_job refused ${JSON.stringify(payload)} with ${error}`,
+            );
           }
         }
         const deadline = Date.now() + 30_000;
         for (;;) {
-          const { rows } = await db.pool.query<{ id: string; task: string; attempts: number; last_error: string | null; payload: unknown }>(
+          const { rows } = await db.pool.query<{
+            id: string;
+            task: string;
+            attempts: number;
+            last_error: string | null;
+            payload: unknown;
+          }>(
             `select j.id, t.identifier as task, j.attempts, j.last_error, j.payload
                from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
               where j.id = any($1::bigint[])`,
             [ids],
           );
           const failed = rows.find((r) => r.last_error !== null);
-          assert.equal(failed, undefined, `batch ${batch}: a job failed and would be retried: ${JSON.stringify(failed)}`);
+          assert.equal(
+            failed,
+            undefined,
+            `batch ${batch}: a job failed and would be retried: ${JSON.stringify(failed)}`,
+          );
           if (rows.length === 0) break;
           assert.ok(Date.now() < deadline, `batch ${batch}: jobs still waiting after 30 s: ${JSON.stringify(rows)}`);
           await sleep(50);
         }
         assert.equal(await daemon.ready(), true, "the daemon is still ready");
         assert.deepEqual(await bookkeepingViolations(db.pool), []);
-        const pending = await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_requests where status = 'pending'");
+        const pending = await scalar<number>(
+          db.pool,
+          "select count(*)::int from ticketing.ticket_requests where status = 'pending'",
+        );
         assert.equal(pending, 0, "no request is left half-done");
       }),
       { numRuns: 40 },
@@ -124,17 +174,31 @@ describe("SQL API arguments", () => {
   const REFUSALS = new Set(["TL404", "TL409", "TL422", "22P02", "22003", "22021", "22P05"]);
 
   test("any arguments: a documented answer or a refusal that writes nothing", async () => {
-    const statuses = fc.oneof(fc.constantFrom("usable", "used", "refunded", "changing", "changed", "expired"), nastyString, fc.constant(null));
+    const statuses = fc.oneof(
+      fc.constantFrom("usable", "used", "refunded", "changing", "changed", "expired"),
+      nastyString,
+      fc.constant(null),
+    );
     const ticketId = fc.oneof(
       fc.constantFrom(...[1, 2, 3, 4, 5].map(String)),
       fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String),
       fc.constantFrom("9223372036854775808", "1.5", "abc", "", null),
     );
     const eventId = fc.oneof(nastyString, fc.constant(null));
-    const meta = fc.oneof(metaLike.map((m) => JSON.stringify(m)), fc.constantFrom(null, "not json", '"\\u0000"', '{"a": "\\u0000"}'));
+    const meta = fc.oneof(
+      metaLike.map((m) => JSON.stringify(m)),
+      fc.constantFrom(null, "not json", '"\\u0000"', '{"a": "\\u0000"}'),
+    );
     const call = fc.oneof(
       fc.record({ fn: fc.constantFrom("redeem_ticket", "request_refund", "request_change"), ticketId, eventId, meta }),
-      fc.record({ fn: fc.constant("transition_ticket"), ticketId, eventId, meta, status: statuses, event: fc.oneof(nastyString, fc.constant(null)) }),
+      fc.record({
+        fn: fc.constant("transition_ticket"),
+        ticketId,
+        eventId,
+        meta,
+        status: statuses,
+        event: fc.oneof(nastyString, fc.constant(null)),
+      }),
     );
 
     await fc.assert(
@@ -145,12 +209,19 @@ describe("SQL API arguments", () => {
         try {
           if (c.fn === "transition_ticket") {
             const t = c as typeof c & { status: string | null; event: string | null };
-            const { rows } = await client.query("select ticketing.transition_ticket($1::bigint, $2, $3, $4, $5::jsonb) as r", [t.ticketId, t.status, t.eventId, t.event, t.meta]);
+            const { rows } = await client.query(
+              "select ticketing.transition_ticket($1::bigint, $2, $3, $4, $5::jsonb) as r",
+              [t.ticketId, t.status, t.eventId, t.event, t.meta],
+            );
             outcome = { ok: true, value: rows[0].r };
           } else {
             // The client functions run as the least-privilege role other services use.
             await client.query("set role ticketing_client");
-            const { rows } = await client.query(`select ticketing.${c.fn}($1::bigint, $2, $3::jsonb) as r`, [c.ticketId, c.eventId, c.meta]);
+            const { rows } = await client.query(`select ticketing.${c.fn}($1::bigint, $2, $3::jsonb) as r`, [
+              c.ticketId,
+              c.eventId,
+              c.meta,
+            ]);
             outcome = { ok: true, value: rows[0].r };
           }
         } catch (error) {
@@ -161,9 +232,15 @@ describe("SQL API arguments", () => {
           client.release();
         }
         if (outcome.ok) {
-          assert.ok(["applied", "duplicate", "queued"].includes(outcome.value as string), `unexpected answer ${outcome.value}`);
+          assert.ok(
+            ["applied", "duplicate", "queued"].includes(outcome.value as string),
+            `unexpected answer ${outcome.value}`,
+          );
         } else {
-          assert.ok(REFUSALS.has(outcome.code ?? ""), `${c.fn}: undocumented error ${outcome.code}: ${outcome.message}`);
+          assert.ok(
+            REFUSALS.has(outcome.code ?? ""),
+            `${c.fn}: undocumented error ${outcome.code}: ${outcome.message}`,
+          );
           assert.deepEqual(await fingerprint(), before, `${c.fn} was refused (${outcome.code}) but wrote something`);
         }
       }),

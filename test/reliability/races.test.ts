@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
-import { createOrder } from "../support/fixtures.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startTestDaemon, waitFor } from "../support/daemon.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { createOrder } from "../support/fixtures.ts";
 import { startHttpStub } from "../support/httpStub.ts";
-import { atOnce, bookkeepingViolations, queueSweep, scalar, type RacingCall } from "../support/reliability.ts";
+import { atOnce, bookkeepingViolations, queueSweep, type RacingCall, scalar } from "../support/reliability.ts";
 
 let db: TestDatabase;
 let racers: pg.Pool;
@@ -23,7 +23,12 @@ after(() => db.drop());
 const RETRYABLE = new Set(["40P01", "40001"]);
 
 const auditOf = async (ticketId: number) =>
-  (await db.pool.query<{ new_status: string; event_id: string }>("select new_status, event_id from ticketing.ticket_status_audit where ticket_id = $1 order by seq", [ticketId])).rows;
+  (
+    await db.pool.query<{ new_status: string; event_id: string }>(
+      "select new_status, event_id from ticketing.ticket_status_audit where ticket_id = $1 order by seq",
+      [ticketId],
+    )
+  ).rows;
 
 describe("at the SQL entry points", () => {
   const ROUNDS = 30;
@@ -33,14 +38,22 @@ describe("at the SQL entry points", () => {
     const wins = { redeem: 0, refund: 0, change: 0, expire: 0 };
     for (let round = 1; round <= ROUNDS; round++) {
       const tickets: number[] = [];
-      for (let o = 0; o < TICKETS / 2; o++) tickets.push(...(await createOrder(db.pool, 2, "now() - interval '1 second'")).ticketIds);
+      for (let o = 0; o < TICKETS / 2; o++)
+        tickets.push(...(await createOrder(db.pool, 2, "now() - interval '1 second'")).ticketIds);
       for (const t of tickets) {
         await db.pool.query("select ticketing.request_refund($1, $2)", [t, `race-refund-${t}`]);
         await db.pool.query("select ticketing.request_change($1, $2)", [t, `race-change-${t}`]);
       }
       const calls: RacingCall[] = tickets.flatMap((t) => [
-        { text: "select ticketing.redeem_ticket($1, $2) as r", values: [t, `race-redeem-${t}`], role: "ticketing_client" },
-        { text: "select outcome as r from ticketing.apply_decision($1, 'refunded', null, '{}')", values: [`race-refund-${t}`] },
+        {
+          text: "select ticketing.redeem_ticket($1, $2) as r",
+          values: [t, `race-redeem-${t}`],
+          role: "ticketing_client",
+        },
+        {
+          text: "select outcome as r from ticketing.apply_decision($1, 'refunded', null, '{}')",
+          values: [`race-refund-${t}`],
+        },
         { text: "select ticketing.begin_change($1) as r", values: [`race-change-${t}`] },
       ]);
       calls.push({ text: "select * from ticketing.expire_batch(1000) as r", values: [] });
@@ -72,22 +85,34 @@ describe("at the SQL entry points", () => {
         if (!redeemWon) {
           assert.equal(redeem?.ok, false);
           assert.equal(redeem?.ok === false && redeem.code, "TL409");
-          assert.match(redeem?.ok === false ? redeem.message : "", new RegExp(`ticket ${t}: transition ${winner.new_status} -> used is not allowed`));
+          assert.match(
+            redeem?.ok === false ? redeem.message : "",
+            new RegExp(`ticket ${t}: transition ${winner.new_status} -> used is not allowed`),
+          );
         }
         if (!refundWon) {
           assert.deepEqual(refund?.ok && refund.r, "rejected");
           assert.equal(request("refund")?.status, "failed");
-          assert.match(request("refund")?.error ?? "", new RegExp(`refuses ${winner.new_status} -> refunded for ticket ${t}`));
+          assert.match(
+            request("refund")?.error ?? "",
+            new RegExp(`refuses ${winner.new_status} -> refunded for ticket ${t}`),
+          );
         }
         if (!changeWon) {
           assert.deepEqual(change?.ok && change.r, "rejected");
           assert.equal(request("change")?.status, "failed");
-          assert.match(request("change")?.error ?? "", new RegExp(`refuses ${winner.new_status} -> changing for ticket ${t}`));
+          assert.match(
+            request("change")?.error ?? "",
+            new RegExp(`refuses ${winner.new_status} -> changing for ticket ${t}`),
+          );
         }
       }
     }
     assert.deepEqual(await bookkeepingViolations(db.pool), []);
-    assert.equal(Object.values(wins).reduce((a, b) => a + b), ROUNDS * TICKETS);
+    assert.equal(
+      Object.values(wins).reduce((a, b) => a + b),
+      ROUNDS * TICKETS,
+    );
     // A race that one contender always wins would prove nothing.
     assert.ok(Object.values(wins).filter((n) => n > 0).length >= 3, `winners were spread: ${JSON.stringify(wins)}`);
   });
@@ -98,21 +123,42 @@ describe("through the daemon", () => {
   const TICKETS = 10;
 
   test(`${ROUNDS} rounds: redemptions at the gate while refund and change requests and a sweep run as jobs`, async () => {
-    const refundService = await startHttpStub(() => ({ status: 200, body: { target_status: "refunded" }, delayMs: Math.floor(Math.random() * 30) }));
-    const daemon = await startTestDaemon(db, { WORKER_CONCURRENCY: "8", LOG_LEVEL: "info", REFUND_SERVICE_URL: refundService.url });
+    const refundService = await startHttpStub(() => ({
+      status: 200,
+      body: { target_status: "refunded" },
+      delayMs: Math.floor(Math.random() * 30),
+    }));
+    const daemon = await startTestDaemon(db, {
+      WORKER_CONCURRENCY: "8",
+      LOG_LEVEL: "info",
+      REFUND_SERVICE_URL: refundService.url,
+    });
     try {
       const all: number[] = [];
       const redeemLosers: Array<{ ticket: number; code?: string; message: string }> = [];
       for (let round = 1; round <= ROUNDS; round++) {
         const tickets: number[] = [];
-        for (let o = 0; o < TICKETS / 2; o++) tickets.push(...(await createOrder(db.pool, 2, "now() - interval '1 second'")).ticketIds);
+        for (let o = 0; o < TICKETS / 2; o++)
+          tickets.push(...(await createOrder(db.pool, 2, "now() - interval '1 second'")).ticketIds);
         all.push(...tickets);
         // The change re-issues the ticket with a validity already past, so the last sweep settles it too.
         const changeMeta = JSON.stringify({ valid_end: new Date(Date.now() - 60_000).toISOString() });
         const calls: RacingCall[] = tickets.flatMap((t) => [
-          { text: "select ticketing.redeem_ticket($1, $2) as r", values: [t, `daemon-redeem-${t}`], role: "ticketing_client" },
-          { text: "select ticketing.request_refund($1, $2) as r", values: [t, `daemon-refund-${t}`], role: "ticketing_client" },
-          { text: "select ticketing.request_change($1, $2, $3::jsonb) as r", values: [t, `daemon-change-${t}`, changeMeta], role: "ticketing_client" },
+          {
+            text: "select ticketing.redeem_ticket($1, $2) as r",
+            values: [t, `daemon-redeem-${t}`],
+            role: "ticketing_client",
+          },
+          {
+            text: "select ticketing.request_refund($1, $2) as r",
+            values: [t, `daemon-refund-${t}`],
+            role: "ticketing_client",
+          },
+          {
+            text: "select ticketing.request_change($1, $2, $3::jsonb) as r",
+            values: [t, `daemon-change-${t}`, changeMeta],
+            role: "ticketing_client",
+          },
         ]);
         calls.push({
           text: `select id from graphile_worker.add_job('expire_tickets', '{"batch_size": 200}'::json, queue_name => 'expire_tickets',
@@ -128,7 +174,11 @@ describe("through the daemon", () => {
         await waitFor(
           `round ${round}: every request finished`,
           async () =>
-            (await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_requests where ticket_id = any($1) and status = 'pending'", [tickets])) === 0,
+            (await scalar<number>(
+              db.pool,
+              "select count(*)::int from ticketing.ticket_requests where ticket_id = any($1) and status = 'pending'",
+              [tickets],
+            )) === 0,
           60_000,
         );
       }
@@ -137,9 +187,11 @@ describe("through the daemon", () => {
       await waitFor(
         "every ticket settled",
         async () =>
-          (await scalar<number>(db.pool, "select count(*)::int from ticketing.tickets t join ticketing.ticket_statuses s using (status) where t.id = any($1) and not s.terminal", [
-            all,
-          ])) === 0,
+          (await scalar<number>(
+            db.pool,
+            "select count(*)::int from ticketing.tickets t join ticketing.ticket_statuses s using (status) where t.id = any($1) and not s.terminal",
+            [all],
+          )) === 0,
         60_000,
       );
 
@@ -154,17 +206,26 @@ describe("through the daemon", () => {
           [t],
         );
         for (const r of requests) {
-          if (r.status === "failed") assert.match(r.error ?? "", /state machine refuses \w+ -> \w+ for ticket \d+/, `ticket ${t} ${r.kind}`);
+          if (r.status === "failed")
+            assert.match(r.error ?? "", /state machine refuses \w+ -> \w+ for ticket \d+/, `ticket ${t} ${r.kind}`);
           else assert.equal(r.status, "succeeded");
         }
         const refund = requests.find((r) => r.kind === "refund");
-        assert.equal(refund?.status === "succeeded", status === "refunded", `ticket ${t}: the refund succeeded iff the ticket is refunded`);
+        assert.equal(
+          refund?.status === "succeeded",
+          status === "refunded",
+          `ticket ${t}: the refund succeeded iff the ticket is refunded`,
+        );
       }
       for (const loser of redeemLosers) {
         assert.equal(loser.code, "TL409");
         assert.match(loser.message, new RegExp(`ticket ${loser.ticket}: transition \\w+ -> used is not allowed`));
       }
-      const failed = await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_requests where ticket_id = any($1) and status = 'failed'", [all]);
+      const failed = await scalar<number>(
+        db.pool,
+        "select count(*)::int from ticketing.ticket_requests where ticket_id = any($1) and status = 'failed'",
+        [all],
+      );
       const alerts = await scalar<number>(
         db.pool,
         "select count(*)::int from ticketing.alerts a join ticketing.ticket_requests r on a.key = 'request_rejected:' || r.event_id where r.ticket_id = any($1)",

@@ -6,9 +6,9 @@ import { after, before, test } from "node:test";
 import { Registry } from "prom-client";
 import { createLogger } from "../../src/logger.ts";
 import { startJobCleaner } from "../../src/maintenance/jobCleaner.ts";
-import { createOrder } from "../support/fixtures.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startTestDaemon, waitFor } from "../support/daemon.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { createOrder } from "../support/fixtures.ts";
 import { scalar } from "../support/reliability.ts";
 
 let db: TestDatabase;
@@ -20,8 +20,14 @@ after(async () => {
 });
 
 /** A job of `task` in the state given, as graphile-worker leaves it. */
-async function job(task: string, state: { attempts: number; maxAttempts: number; lockedBy?: string; updatedAgo: string }) {
-  const { rows } = await db.pool.query<{ id: string }>("select id from graphile_worker.add_job($1, '{}'::json, max_attempts => $2)", [task, state.maxAttempts]);
+async function job(
+  task: string,
+  state: { attempts: number; maxAttempts: number; lockedBy?: string; updatedAgo: string },
+) {
+  const { rows } = await db.pool.query<{ id: string }>(
+    "select id from graphile_worker.add_job($1, '{}'::json, max_attempts => $2)",
+    [task, state.maxAttempts],
+  );
   const id = rows[0]?.id as string;
   await db.pool.query(
     `update graphile_worker._private_jobs
@@ -34,15 +40,24 @@ async function job(task: string, state: { attempts: number; maxAttempts: number;
   return id;
 }
 
-const exists = async (id: string) => (await scalar<number>(db.pool, "select count(*)::int from graphile_worker._private_jobs where id = $1", [id])) === 1;
+const exists = async (id: string) =>
+  (await scalar<number>(db.pool, "select count(*)::int from graphile_worker._private_jobs where id = $1", [id])) === 1;
 
 test("permanently failed jobs stay visible and counted for the retention period, then go; nothing else is touched", async () => {
   const oldFailed = await job("retention_probe", { attempts: 1, maxAttempts: 1, updatedAgo: "8 days" });
   const recentFailed = await job("retention_probe", { attempts: 25, maxAttempts: 25, updatedAgo: "1 hour" });
   const oldRetrying = await job("retention_probe", { attempts: 3, maxAttempts: 25, updatedAgo: "8 days" });
-  const oldLocked = await job("retention_probe", { attempts: 1, maxAttempts: 1, lockedBy: "pool-somewhere", updatedAgo: "8 days" });
+  const oldLocked = await job("retention_probe", {
+    attempts: 1,
+    maxAttempts: 1,
+    lockedBy: "pool-somewhere",
+    updatedAgo: "8 days",
+  });
   const registry = new Registry();
-  const cleaner = startJobCleaner({ pool: db.pool, log: createLogger("silent"), registry }, { failedRetentionHours: 168, intervalMs: 60_000 });
+  const cleaner = startJobCleaner(
+    { pool: db.pool, log: createLogger("silent"), registry },
+    { failedRetentionHours: 168, intervalMs: 60_000 },
+  );
   try {
     await waitFor("the old permanently failed job deleted", async () => !(await exists(oldFailed)));
     assert.equal(await exists(recentFailed), true, "a recent failure stays visible");
@@ -51,7 +66,10 @@ test("permanently failed jobs stay visible and counted for the retention period,
     const metrics = await registry.metrics();
     assert.match(metrics, /worker_jobs\{task="retention_probe",state="failed"\} 1\n/);
     assert.match(metrics, /worker_jobs\{task="retention_probe",state="running"\} 1\n/);
-    assert.match(metrics, /worker_jobs\{task="retention_probe",state="scheduled"\} 1\n|worker_jobs\{task="retention_probe",state="waiting"\} 1\n/);
+    assert.match(
+      metrics,
+      /worker_jobs\{task="retention_probe",state="scheduled"\} 1\n|worker_jobs\{task="retention_probe",state="waiting"\} 1\n/,
+    );
   } finally {
     await cleaner.stop();
   }
@@ -61,7 +79,10 @@ test("completed jobs leave no row: the jobs table holds only what is still to do
   const daemon = await startTestDaemon(db, { LOG_LEVEL: "warn" });
   try {
     const { orderId } = await createOrder(db.pool, 2);
-    await db.pool.query("select graphile_worker.add_job('check_order', json_build_object('order_id', $1::bigint)) from generate_series(1, 500)", [orderId]);
+    await db.pool.query(
+      "select graphile_worker.add_job('check_order', json_build_object('order_id', $1::bigint)) from generate_series(1, 500)",
+      [orderId],
+    );
     await waitFor(
       "500 jobs done",
       async () =>
@@ -80,18 +101,52 @@ test("delivered events are pruned after OUTBOX_RETENTION_HOURS, undelivered ones
   const { ticketIds } = await createOrder(db.pool, 3);
   for (const t of ticketIds) await db.pool.query("select ticketing.redeem_ticket($1, $2)", [t, `retention-${t}`]);
   const [oldDelivered, recentDelivered, oldUndelivered] = ticketIds;
-  await db.pool.query("update ticketing.outbox set published_at = now() - interval '2 hours', created_at = now() - interval '3 hours' where ticket_id = $1", [oldDelivered]);
-  await db.pool.query("update ticketing.outbox set published_at = now() - interval '10 minutes' where ticket_id = $1", [recentDelivered]);
-  await db.pool.query("update ticketing.outbox set published_at = null, created_at = now() - interval '30 days' where ticket_id = $1", [oldUndelivered]);
+  await db.pool.query(
+    "update ticketing.outbox set published_at = now() - interval '2 hours', created_at = now() - interval '3 hours' where ticket_id = $1",
+    [oldDelivered],
+  );
+  await db.pool.query("update ticketing.outbox set published_at = now() - interval '10 minutes' where ticket_id = $1", [
+    recentDelivered,
+  ]);
+  await db.pool.query(
+    "update ticketing.outbox set published_at = null, created_at = now() - interval '30 days' where ticket_id = $1",
+    [oldUndelivered],
+  );
   const audit = await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_status_audit");
 
   // No sink: the dispatcher would publish the undelivered event at once; a sink that always fails keeps it.
-  const daemon = await startTestDaemon(db, { OUTBOX_RETENTION_HOURS: "1", NOTIFICATION_URL: "http://127.0.0.1:9/", LOG_LEVEL: "warn" });
+  const daemon = await startTestDaemon(db, {
+    OUTBOX_RETENTION_HOURS: "1",
+    NOTIFICATION_URL: "http://127.0.0.1:9/",
+    LOG_LEVEL: "warn",
+  });
   try {
-    await waitFor("the old delivered event pruned", async () => (await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where ticket_id = $1", [oldDelivered])) === 0);
-    assert.equal(await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where ticket_id = $1", [recentDelivered]), 1);
-    assert.equal(await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where ticket_id = $1 and published_at is null", [oldUndelivered]), 1);
-    assert.equal(await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_status_audit"), audit, "the audit is kept whole");
+    await waitFor(
+      "the old delivered event pruned",
+      async () =>
+        (await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where ticket_id = $1", [
+          oldDelivered,
+        ])) === 0,
+    );
+    assert.equal(
+      await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where ticket_id = $1", [
+        recentDelivered,
+      ]),
+      1,
+    );
+    assert.equal(
+      await scalar<number>(
+        db.pool,
+        "select count(*)::int from ticketing.outbox where ticket_id = $1 and published_at is null",
+        [oldUndelivered],
+      ),
+      1,
+    );
+    assert.equal(
+      await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_status_audit"),
+      audit,
+      "the audit is kept whole",
+    );
   } finally {
     await daemon.stop();
   }

@@ -7,10 +7,10 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createOrder } from "../support/fixtures.ts";
 import { freePort } from "../support/cli.ts";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startTestDaemon, waitFor } from "../support/daemon.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { createOrder } from "../support/fixtures.ts";
 import { startHttpStub } from "../support/httpStub.ts";
 import { type OwnServer, scalar, startCliDaemon, startOwnServer } from "../support/reliability.ts";
 
@@ -77,10 +77,24 @@ describe("least privilege", () => {
     for (const row of rows) {
       assert.deepEqual(
         { ...row, rolname: undefined },
-        { rolname: undefined, rolcanlogin: false, rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false, rolbypassrls: false, member_of: 0, owns: 0 },
+        {
+          rolname: undefined,
+          rolcanlogin: false,
+          rolsuper: false,
+          rolcreaterole: false,
+          rolcreatedb: false,
+          rolreplication: false,
+          rolbypassrls: false,
+          member_of: 0,
+          owns: 0,
+        },
         row.rolname,
       );
-      assert.equal(await scalar(db.pool, "select has_schema_privilege($1, 'ticketing', 'CREATE')", [row.rolname]), false, `${row.rolname} may create in ticketing`);
+      assert.equal(
+        await scalar(db.pool, "select has_schema_privilege($1, 'ticketing', 'CREATE')", [row.rolname]),
+        false,
+        `${row.rolname} may create in ticketing`,
+      );
     }
   });
 
@@ -90,14 +104,26 @@ describe("least privilege", () => {
     );
     assert.ok(relations.length >= 10);
     for (const { name, kind } of relations) {
-      assert.equal(await asRole("ticketing_reader", `select * from ticketing.${name} limit 1`), "ok", `reader reads ${name}`);
+      assert.equal(
+        await asRole("ticketing_reader", `select * from ticketing.${name} limit 1`),
+        "ok",
+        `reader reads ${name}`,
+      );
       if (kind !== "r") continue;
       for (const privilege of ["INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]) {
         for (const role of ROLES) {
-          assert.equal(await scalar(db.pool, "select has_table_privilege($1, $2, $3)", [role, `ticketing.${name}`, privilege]), false, `${role} has ${privilege} on ${name}`);
+          assert.equal(
+            await scalar(db.pool, "select has_table_privilege($1, $2, $3)", [role, `ticketing.${name}`, privilege]),
+            false,
+            `${role} has ${privilege} on ${name}`,
+          );
         }
       }
-      assert.equal(await asRole("ticketing_reader", `delete from ticketing.${name}`), "42501", `reader deletes from ${name}`);
+      assert.equal(
+        await asRole("ticketing_reader", `delete from ticketing.${name}`),
+        "42501",
+        `reader deletes from ${name}`,
+      );
     }
   });
 
@@ -106,13 +132,25 @@ describe("least privilege", () => {
       "select p.proname as fn, p.oid::regprocedure::text as signature from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'ticketing'",
     );
     for (const { fn, signature } of rows) {
-      assert.equal(await scalar(db.pool, "select has_function_privilege('ticketing_reader', $1, 'EXECUTE')", [signature]), false, `reader may call ${signature}`);
-      const client = await scalar(db.pool, "select has_function_privilege('ticketing_client', $1, 'EXECUTE')", [signature]);
+      assert.equal(
+        await scalar(db.pool, "select has_function_privilege('ticketing_reader', $1, 'EXECUTE')", [signature]),
+        false,
+        `reader may call ${signature}`,
+      );
+      const client = await scalar(db.pool, "select has_function_privilege('ticketing_client', $1, 'EXECUTE')", [
+        signature,
+      ]);
       assert.equal(client, CLIENT_FUNCTIONS.includes(fn), `client's EXECUTE on ${signature}`);
     }
     const { ticketIds } = await createOrder(db.pool, 1);
-    assert.equal(await asRole("ticketing_reader", "select ticketing.redeem_ticket($1, 'reader-redeem')", [ticketIds[0]]), "42501");
-    assert.equal(await asRole("ticketing_client", "select ticketing.redeem_ticket($1, 'client-redeem')", [ticketIds[0]]), "ok");
+    assert.equal(
+      await asRole("ticketing_reader", "select ticketing.redeem_ticket($1, 'reader-redeem')", [ticketIds[0]]),
+      "42501",
+    );
+    assert.equal(
+      await asRole("ticketing_client", "select ticketing.redeem_ticket($1, 'client-redeem')", [ticketIds[0]]),
+      "ok",
+    );
   });
 });
 
@@ -121,28 +159,69 @@ describe("the guard trigger", () => {
     const { ticketIds } = await createOrder(db.pool, 1);
     const ticket = ticketIds[0];
     for (const role of ROLES) {
-      assert.equal(await asRole(role, "update ticketing.tickets set status = 'used' where id = $1", [ticket]), "42501", `${role}: plain update`);
+      assert.equal(
+        await asRole(role, "update ticketing.tickets set status = 'used' where id = $1", [ticket]),
+        "42501",
+        `${role}: plain update`,
+      );
       // The flag the state machine's functions set for themselves is an ordinary setting anyone can set.
       assert.equal(
-        await asRole(role, "update ticketing.tickets set status = 'used' where id = $1", [ticket], ["set local ticketing.state_machine = 'on'"]),
+        await asRole(
+          role,
+          "update ticketing.tickets set status = 'used' where id = $1",
+          [ticket],
+          ["set local ticketing.state_machine = 'on'"],
+        ),
         "42501",
         `${role}: update with the state machine's flag set`,
       );
-      assert.equal(await asRole(role, "set session_replication_role = replica"), "42501", `${role}: disabling triggers`);
-      assert.equal(await asRole(role, "alter table ticketing.tickets disable trigger tickets_status_guard"), "42501", `${role}: dropping the guard`);
-      assert.equal(await asRole(role, "select ticketing.transition_ticket($1, 'used', 'bypass')", [ticket]), "42501", `${role}: the internal entry point`);
-      assert.equal(await asRole(role, "select * from ticketing.apply_transitions(array[$1]::bigint[], 'used', 'bypass', null, '{}')", [ticket]), "42501");
-      assert.equal(await asRole(role, "insert into ticketing.tickets (id, order_id, valid_end, status) values (-1, 1, now(), 'used')"), "42501");
+      assert.equal(
+        await asRole(role, "set session_replication_role = replica"),
+        "42501",
+        `${role}: disabling triggers`,
+      );
+      assert.equal(
+        await asRole(role, "alter table ticketing.tickets disable trigger tickets_status_guard"),
+        "42501",
+        `${role}: dropping the guard`,
+      );
+      assert.equal(
+        await asRole(role, "select ticketing.transition_ticket($1, 'used', 'bypass')", [ticket]),
+        "42501",
+        `${role}: the internal entry point`,
+      );
+      assert.equal(
+        await asRole(
+          role,
+          "select * from ticketing.apply_transitions(array[$1]::bigint[], 'used', 'bypass', null, '{}')",
+          [ticket],
+        ),
+        "42501",
+      );
+      assert.equal(
+        await asRole(
+          role,
+          "insert into ticketing.tickets (id, order_id, valid_end, status) values (-1, 1, now(), 'used')",
+        ),
+        "42501",
+      );
     }
     // Even the owner (the daemon's own role) is stopped by the guard when it bypasses the functions.
-    await assert.rejects(db.pool.query("update ticketing.tickets set status = 'used' where id = $1", [ticket]), { code: "TL403" });
+    await assert.rejects(db.pool.query("update ticketing.tickets set status = 'used' where id = $1", [ticket]), {
+      code: "TL403",
+    });
     assert.equal(await scalar(db.pool, "select status from ticketing.tickets where id = $1", [ticket]), "usable");
   });
 });
 
 describe("functions", () => {
   test("every SECURITY DEFINER function pins search_path (pg_temp last) and runs no dynamic SQL", async () => {
-    const { rows } = await db.pool.query<{ signature: string; config: string[] | null; source: string; language: string }>(
+    const { rows } = await db.pool.query<{
+      signature: string;
+      config: string[] | null;
+      source: string;
+      language: string;
+    }>(
       `select p.oid::regprocedure::text as signature, p.proconfig as config, p.prosrc as source, l.lanname as language
          from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
         where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')`,
@@ -151,7 +230,10 @@ describe("functions", () => {
     for (const { signature, config, source, language } of rows) {
       const searchPath = (config ?? []).find((c) => c.startsWith("search_path="));
       assert.ok(searchPath, `${signature} has no pinned search_path`);
-      const schemas = searchPath.slice("search_path=".length).split(",").map((s) => s.trim());
+      const schemas = searchPath
+        .slice("search_path=".length)
+        .split(",")
+        .map((s) => s.trim());
       assert.equal(schemas.at(-1), "pg_temp", `${signature}: pg_temp must come last, or it is searched first`);
       assert.ok(!schemas.includes("public") && !schemas.includes('"$user"'), `${signature}: ${searchPath}`);
       assert.ok(["sql", "plpgsql"].includes(language), `${signature} is written in ${language}`);
@@ -173,11 +255,26 @@ describe("HTTP endpoints", () => {
     const port = await freePort();
     const { ticketIds } = await createOrder(db.pool, 1);
     await db.pool.query("select ticketing.redeem_ticket($1, 'very-private-event-id')", [ticketIds[0]]);
-    const daemon = await startTestDaemon(db, { HTTP_PORT: String(port), NOTIFICATION_SECRET: "s3cret-signing-key-0123456789" });
+    const daemon = await startTestDaemon(db, {
+      HTTP_PORT: String(port),
+      NOTIFICATION_SECRET: "s3cret-signing-key-0123456789",
+    });
     try {
       const get = (p: string, method = "GET") => fetch(`http://127.0.0.1:${port}${p}`, { method });
       for (const p of ["/metrics", "/healthz", "/readyz"]) assert.equal((await get(p)).status, 200, p);
-      for (const p of ["/", "/metrics/", "/metrics.json", "/healthz/x", "/admin", "/debug/pprof", "/.env", "/%2e%2e/etc/passwd", "/status", "/jobs", "/tickets/1"]) {
+      for (const p of [
+        "/",
+        "/metrics/",
+        "/metrics.json",
+        "/healthz/x",
+        "/admin",
+        "/debug/pprof",
+        "/.env",
+        "/%2e%2e/etc/passwd",
+        "/status",
+        "/jobs",
+        "/tickets/1",
+      ]) {
         const response = await get(p);
         assert.equal(response.status, 404, p);
         assert.equal(await response.text(), "", `${p} has no body`);
@@ -192,7 +289,8 @@ describe("HTTP endpoints", () => {
       for (const secret of ["very-private-event-id", new URL(db.url).password, "s3cret-signing-key"].filter(Boolean)) {
         assert.ok(!metrics.includes(secret), `/metrics shows ${secret}`);
       }
-      for (const address of externalAddresses()) assert.equal(await connects(address, port), false, `reachable on ${address}`);
+      for (const address of externalAddresses())
+        assert.equal(await connects(address, port), false, `reachable on ${address}`);
     } finally {
       await daemon.stop();
     }
@@ -212,13 +310,18 @@ describe("the embedded PostgreSQL", () => {
     assert.equal(await scalar(own.pool, "show listen_addresses"), "127.0.0.1");
     assert.equal(await scalar(own.pool, "show unix_socket_directories"), "");
     const port = Number(new URL(own.url).port);
-    for (const address of externalAddresses()) assert.equal(await connects(address, port), false, `reachable on ${address}`);
-    const hba = await scalar<number>(own.pool, "select count(*)::int from pg_hba_file_rules where auth_method in ('trust', 'password')");
+    for (const address of externalAddresses())
+      assert.equal(await connects(address, port), false, `reachable on ${address}`);
+    const hba = await scalar<number>(
+      own.pool,
+      "select count(*)::int from pg_hba_file_rules where auth_method in ('trust', 'password')",
+    );
     assert.equal(hba, 0, "no trust or clear-text password rule");
     const dataDir = await scalar<string>(own.pool, "show data_directory");
     const root = path.dirname(dataDir);
     assert.equal(statSync(dataDir).mode & 0o077, 0, "data directory closed to others");
-    for (const file of ["pgpass", "embedded.json"]) assert.equal(statSync(path.join(root, file)).mode & 0o077, 0, `${file} closed to others`);
+    for (const file of ["pgpass", "embedded.json"])
+      assert.equal(statSync(path.join(root, file)).mode & 0o077, 0, `${file} closed to others`);
   });
 
   test("secrets never reach the logs: database password, webhook secret", async () => {
@@ -226,13 +329,28 @@ describe("the embedded PostgreSQL", () => {
     const password = new URL(own.url).password;
     const sink = await startHttpStub((_, i) => ({ status: i < 2 ? 500 : 200 }));
     await own.pool.query("insert into ticketing.orders (id) values (1)");
-    await own.pool.query("insert into ticketing.tickets (id, order_id, valid_end) values (1, 1, now() + interval '1 day')");
-    const daemon = await startCliDaemon(own.url, { LOG_LEVEL: "trace", NOTIFICATION_URL: sink.url, NOTIFICATION_SECRET: secret });
+    await own.pool.query(
+      "insert into ticketing.tickets (id, order_id, valid_end) values (1, 1, now() + interval '1 day')",
+    );
+    const daemon = await startCliDaemon(own.url, {
+      LOG_LEVEL: "trace",
+      NOTIFICATION_URL: sink.url,
+      NOTIFICATION_SECRET: secret,
+    });
     try {
       await own.pool.query("select ticketing.redeem_ticket(1, 'gate-1')");
-      await waitFor("the events delivered after two failures", async () => (await scalar<number>(own.pool, "select count(*)::int from ticketing.outbox where published_at is null")) === 0, 60_000);
+      await waitFor(
+        "the events delivered after two failures",
+        async () =>
+          (await scalar<number>(own.pool, "select count(*)::int from ticketing.outbox where published_at is null")) ===
+          0,
+        60_000,
+      );
       assert.ok(sink.requests.length >= 3);
-      assert.ok(sink.requests.every((r) => !JSON.stringify(r.headers).includes(secret) && !r.body.includes(secret)), "the secret signs, it is never sent");
+      assert.ok(
+        sink.requests.every((r) => !JSON.stringify(r.headers).includes(secret) && !r.body.includes(secret)),
+        "the secret signs, it is never sent",
+      );
     } finally {
       assert.equal(await daemon.stop(), 0);
       await sink.close();

@@ -3,13 +3,13 @@
 // once; a job that will not finish cannot hold the shutdown beyond its bound.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { waitFor } from "../support/daemon.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startHttpStub } from "../support/httpStub.ts";
 import {
   bookkeepingViolations,
-  expiredTickets,
   type CliDaemon,
+  expiredTickets,
   lockedJobs,
   MID_SWEEP,
   queueSweep,
@@ -32,7 +32,10 @@ const PICK_UP_MS = 15_000;
 
 const expired = (db: TestDatabase) => expiredTickets(db.pool);
 const sessions = (db: TestDatabase) =>
-  scalar<number>(db.pool, "select count(*)::int from pg_stat_activity where datname = current_database() and application_name like 'ticket-lifecycle%'");
+  scalar<number>(
+    db.pool,
+    "select count(*)::int from pg_stat_activity where datname = current_database() and application_name like 'ticket-lifecycle%'",
+  );
 
 async function sweepUnderWay(db: TestDatabase) {
   await seedExpiredOrders(db.pool, ORDERS, PER_ORDER);
@@ -66,7 +69,11 @@ async function nextStartFinishesSweep(
   const stoppedAt = await expired(db);
   const next = await startCliDaemon(db.url, env, config);
   try {
-    await waitFor("the next start to pick the sweep up, no waiting for a lock to age", async () => (await expired(db)) > stoppedAt, PICK_UP_MS);
+    await waitFor(
+      "the next start to pick the sweep up, no waiting for a lock to age",
+      async () => (await expired(db)) > stoppedAt,
+      PICK_UP_MS,
+    );
     await waitFor("the sweep finished by the next start", async () => (await expired(db)) === TICKETS, 120_000);
     await check(next);
     await waitFor("no job left locked", async () => (await lockedJobs(db.pool)) === 0);
@@ -108,18 +115,27 @@ test("a second signal forces the exit at once; the next start takes over what it
   const config = withoutScheduledSweeps();
   // A refund call that hangs keeps the graceful shutdown waiting, so the second signal always lands on it.
   let hang = true;
-  const refundService = await startHttpStub(() => ({ status: 200, body: { target_status: "refunded" }, delayMs: hang ? 45_000 : 0 }));
+  const refundService = await startHttpStub(() => ({
+    status: 200,
+    body: { target_status: "refunded" },
+    delayMs: hang ? 45_000 : 0,
+  }));
   const env = { REFUND_SERVICE_URL: refundService.url, HTTP_TIMEOUT_MS: "60000" };
   const REFUNDED = 10_000_001;
   try {
     await db.pool.query("insert into ticketing.orders (id) values ($1)", [REFUNDED]);
-    await db.pool.query("insert into ticketing.tickets (id, order_id, valid_end) values ($1, $1, now() + interval '1 day')", [REFUNDED]);
+    await db.pool.query(
+      "insert into ticketing.tickets (id, order_id, valid_end) values ($1, $1, now() + interval '1 day')",
+      [REFUNDED],
+    );
     const first = await startCliDaemon(db.url, env, config);
     await db.pool.query("select ticketing.request_refund($1, 'abandoned-refund')", [REFUNDED]);
     await waitFor("the refund call in flight", async () => refundService.requests.length > 0, 30_000);
     await sweepUnderWay(db);
     first.child.kill("SIGTERM");
-    await waitFor("the sweep to stop at its batch boundary", async () => first.logs().some((l) => l.msg === "expiry sweep finished" && l.interrupted === true));
+    await waitFor("the sweep to stop at its batch boundary", async () =>
+      first.logs().some((l) => l.msg === "expiry sweep finished" && l.interrupted === true),
+    );
     const forcedAt = Date.now();
     first.child.kill("SIGTERM");
     assert.equal(await first.exit, 1);
@@ -133,9 +149,18 @@ test("a second signal forces the exit at once; the next start takes over what it
       db,
       config,
       async (next) => {
-        await waitFor("the abandoned refund applied", async () => (await scalar<string>(db.pool, "select status from ticketing.tickets where id = $1", [REFUNDED])) === "refunded");
+        await waitFor(
+          "the abandoned refund applied",
+          async () =>
+            (await scalar<string>(db.pool, "select status from ticketing.tickets where id = $1", [REFUNDED])) ===
+            "refunded",
+        );
         const rescue = next.logs().find((l) => l.msg === "released a job its worker no longer runs");
-        assert.equal(rescue?.reason, "daemon_dead", "the abandoned refund job was released as its owner declared itself gone");
+        assert.equal(
+          rescue?.reason,
+          "daemon_dead",
+          "the abandoned refund job was released as its owner declared itself gone",
+        );
         assert.equal(rescue?.task, "ticket_refund_requested");
       },
       env,
@@ -149,10 +174,16 @@ test("a second signal forces the exit at once; the next start takes over what it
 test("a job that does not finish cannot hold the shutdown beyond its bound; the next start runs it again", async () => {
   const db = await createTestDatabase();
   let hang = true;
-  const refundService = await startHttpStub(() => (hang ? { status: 200, body: { target_status: "refunded" }, delayMs: 45_000 } : { status: 200, body: { target_status: "refunded" } }));
+  const refundService = await startHttpStub(() =>
+    hang
+      ? { status: 200, body: { target_status: "refunded" }, delayMs: 45_000 }
+      : { status: 200, body: { target_status: "refunded" } },
+  );
   try {
     await db.pool.query("insert into ticketing.orders (id) values (1)");
-    await db.pool.query("insert into ticketing.tickets (id, order_id, valid_end) values (1, 1, now() + interval '1 day')");
+    await db.pool.query(
+      "insert into ticketing.tickets (id, order_id, valid_end) values (1, 1, now() + interval '1 day')",
+    );
     const env = { REFUND_SERVICE_URL: refundService.url, HTTP_TIMEOUT_MS: "60000" };
     const first = await startCliDaemon(db.url, env);
     await db.pool.query("select ticketing.request_refund(1, 'slow-refund')");
@@ -167,8 +198,15 @@ test("a job that does not finish cannot hold the shutdown beyond its bound; the 
     const second = await startCliDaemon(db.url, env);
     try {
       // The rescue gives the dead attempt's lease on the request back: no waiting for it to run out.
-      await waitFor("the refund applied by the next start", async () => (await scalar<string>(db.pool, "select status from ticketing.tickets where id = 1")) === "refunded", 30_000);
-      assert.equal(await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_status_audit where ticket_id = 1"), 1);
+      await waitFor(
+        "the refund applied by the next start",
+        async () => (await scalar<string>(db.pool, "select status from ticketing.tickets where id = 1")) === "refunded",
+        30_000,
+      );
+      assert.equal(
+        await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_status_audit where ticket_id = 1"),
+        1,
+      );
       await waitFor("no job left locked", async () => (await lockedJobs(db.pool)) === 0);
     } finally {
       assert.equal(await second.stop(), 0);

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createOrder } from "../support/fixtures.ts";
+import { startTestDaemon, type TestDaemon, waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { startTestDaemon, waitFor, type TestDaemon } from "../support/daemon.ts";
+import { createOrder } from "../support/fixtures.ts";
 import { startHttpStub } from "../support/httpStub.ts";
 import { queueSweep, scalar, seedExpiredOrders } from "../support/reliability.ts";
 
@@ -40,7 +40,9 @@ after(async () => {
   await db.drop();
 });
 
-test(`the sink down for ${DOWN_SECONDS} s while events pile up: all delivered after recovery, none lost`, { timeout: (DOWN_SECONDS * 3 + 180) * 1000 }, async () => {
+test(`the sink down for ${DOWN_SECONDS} s while events pile up: all delivered after recovery, none lost`, {
+  timeout: (DOWN_SECONDS * 3 + 180) * 1000,
+}, async () => {
   // A burst: a sweep of 2,000 tickets (2,000 ticket events and 500 order events) right at the start.
   await seedExpiredOrders(db.pool, 500, 4, 1_000_000);
   await queueSweep(db.pool);
@@ -55,7 +57,11 @@ test(`the sink down for ${DOWN_SECONDS} s while events pile up: all delivered af
   }
   const total = await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox");
   assert.ok(total >= 2_500 + trickle * 3, `events piled up: ${total}`);
-  assert.equal(await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where published_at is not null"), 0, "nothing published before a 2xx");
+  assert.equal(
+    await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where published_at is not null"),
+    0,
+    "nothing published before a 2xx",
+  );
   assert.ok(refused > 0, "the dispatcher kept trying during the outage");
   assert.equal(await daemon.ready(), true, "a dead sink does not make the daemon unready");
 
@@ -63,14 +69,18 @@ test(`the sink down for ${DOWN_SECONDS} s while events pile up: all delivered af
   const recoveredAt = Date.now();
   await waitFor(
     "every event delivered",
-    async () => (await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where published_at is null")) === 0,
+    async () =>
+      (await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where published_at is null")) === 0,
     (DOWN_SECONDS * 1.5 + 120) * 1000,
   );
   const recoverySeconds = (Date.now() - recoveredAt) / 1000;
 
-  const { rows: events } = await db.pool.query<{ event_id: string; ticket_id: string | null; seq: string | null; attempts: number }>(
-    "select event_id, ticket_id, seq, attempts from ticketing.outbox order by id",
-  );
+  const { rows: events } = await db.pool.query<{
+    event_id: string;
+    ticket_id: string | null;
+    seq: string | null;
+    attempts: number;
+  }>("select event_id, ticket_id, seq, attempts from ticketing.outbox order by id");
   const delivered = new Set(acknowledged);
   const lost = events.filter((e) => !delivered.has(e.event_id));
   assert.deepEqual(
@@ -98,7 +108,11 @@ test(`the sink down for ${DOWN_SECONDS} s while events pile up: all delivered af
   }
   for (const [ticket, list] of byTicket) {
     const inAckOrder = [...list].sort((a, b) => a.at - b.at).map((x) => x.seq);
-    assert.deepEqual(inAckOrder, [...inAckOrder].sort((a, b) => a - b), `ticket ${ticket}'s events delivered in seq order`);
+    assert.deepEqual(
+      inAckOrder,
+      [...inAckOrder].sort((a, b) => a - b),
+      `ticket ${ticket}'s events delivered in seq order`,
+    );
   }
   assert.ok(recoverySeconds < DOWN_SECONDS * 1.5 + 120, `recovered in ${recoverySeconds} s`);
 });

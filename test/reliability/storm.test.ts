@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type pg from "pg";
-import { createOrder } from "../support/fixtures.ts";
+import { startTestDaemon, type TestDaemon, waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { startTestDaemon, waitFor, type TestDaemon } from "../support/daemon.ts";
+import { createOrder } from "../support/fixtures.ts";
 import { atOnce, bookkeepingViolations, lockedJobs, scalar } from "../support/reliability.ts";
 
 const CONNECTIONS = 40;
@@ -34,7 +34,11 @@ test(`the same refund event from ${CONNECTIONS} connections at once, API and raw
       storm,
       Array.from({ length: CONNECTIONS }, (_, i) =>
         i % 2 === 0
-          ? { text: "select ticketing.request_refund($1, $2) as r", values: [ticketId, eventId], role: "ticketing_client" }
+          ? {
+              text: "select ticketing.request_refund($1, $2) as r",
+              values: [ticketId, eventId],
+              role: "ticketing_client",
+            }
           : {
               text: "select graphile_worker.add_job('ticket_refund_requested', json_build_object('ticket_id', $1::bigint, 'event_id', $2::text))",
               values: [ticketId, eventId],
@@ -46,7 +50,11 @@ test(`the same refund event from ${CONNECTIONS} connections at once, API and raw
       [],
     );
     const outcomes = results.flatMap((r, i) => (i % 2 === 0 && r.ok ? [r.r] : []));
-    assert.equal(outcomes.filter((o) => o === "queued").length, 1, `one request_refund queued it: ${outcomes.join(",")}`);
+    assert.equal(
+      outcomes.filter((o) => o === "queued").length,
+      1,
+      `one request_refund queued it: ${outcomes.join(",")}`,
+    );
 
     await waitFor(`storm ${round} processed`, async () => {
       const pendingJobs = await scalar<number>(
@@ -54,7 +62,9 @@ test(`the same refund event from ${CONNECTIONS} connections at once, API and raw
         "select count(*)::int from graphile_worker._private_jobs where payload->>'event_id' = $1",
         [eventId],
       );
-      const status = await scalar<string>(db.pool, "select status from ticketing.ticket_requests where event_id = $1", [eventId]);
+      const status = await scalar<string>(db.pool, "select status from ticketing.ticket_requests where event_id = $1", [
+        eventId,
+      ]);
       return pendingJobs === 0 && status === "succeeded";
     });
     const { rows } = await db.pool.query(
@@ -70,7 +80,13 @@ test(`the same refund event from ${CONNECTIONS} connections at once, API and raw
   assert.deepEqual(await bookkeepingViolations(db.pool), []);
   // A scheduled job may be running at this instant; what must not exist is a lock that stays.
   await waitFor("no job left locked", async () => (await lockedJobs(db.pool)) === 0);
-  assert.equal(await scalar<number>(db.pool, "select count(*)::int from graphile_worker._private_jobs where last_error is not null"), 0);
+  assert.equal(
+    await scalar<number>(
+      db.pool,
+      "select count(*)::int from graphile_worker._private_jobs where last_error is not null",
+    ),
+    0,
+  );
   assert.equal(await daemon.ready(), true);
 });
 
@@ -79,11 +95,23 @@ test(`the same redemption from ${CONNECTIONS} gates at once: one applied, the re
   const ticketId = ticketIds[0] as number;
   const results = await atOnce(
     storm,
-    Array.from({ length: CONNECTIONS }, () => ({ text: "select ticketing.redeem_ticket($1, 'gate-scan-1') as r", values: [ticketId], role: "ticketing_client" })),
+    Array.from({ length: CONNECTIONS }, () => ({
+      text: "select ticketing.redeem_ticket($1, 'gate-scan-1') as r",
+      values: [ticketId],
+      role: "ticketing_client",
+    })),
   );
   const outcomes = results.map((r) => (r.ok ? r.r : `error ${r.code}`));
   assert.equal(outcomes.filter((o) => o === "applied").length, 1);
   assert.equal(outcomes.filter((o) => o === "duplicate").length, CONNECTIONS - 1);
-  assert.equal(await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where ticket_id = $1", [ticketId]), 1);
-  assert.equal(await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_status_audit where ticket_id = $1", [ticketId]), 1);
+  assert.equal(
+    await scalar<number>(db.pool, "select count(*)::int from ticketing.outbox where ticket_id = $1", [ticketId]),
+    1,
+  );
+  assert.equal(
+    await scalar<number>(db.pool, "select count(*)::int from ticketing.ticket_status_audit where ticket_id = $1", [
+      ticketId,
+    ]),
+    1,
+  );
 });

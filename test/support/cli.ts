@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -15,10 +15,16 @@ export interface CliRun {
 }
 
 /** Runs the real CLI as a child process (env replaces DATABASE_URL & co. entirely when given). */
-export function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): CliRun {
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string } = {},
+): CliRun {
   const env: Record<string, string | undefined> = { ...process.env, LOG_LEVEL: "info", HTTP_PORT: "0", ...options.env };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-  const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd: options.cwd ?? process.cwd() });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: env as NodeJS.ProcessEnv,
+    cwd: options.cwd ?? process.cwd(),
+  });
   const lines: string[] = [];
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
   const onLine = (line: string) => {
@@ -30,7 +36,8 @@ export function runCli(args: string[], options: { env?: Record<string, string | 
     }
   };
   // Whole lines only: a log line may arrive split over two reads.
-  for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", onLine);
+  for (const stream of [child.stdout, child.stderr])
+    if (stream) createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", onLine);
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return {
     child,
@@ -40,7 +47,11 @@ export function runCli(args: string[], options: { env?: Record<string, string | 
       const seen = lines.find((l) => pattern.test(l));
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${lines.slice(-20).join("\n")}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${lines.slice(-20).join("\n")}`)),
+          timeoutMs,
+        );
         waiters.push({
           pattern,
           resolve: (line) => {
@@ -48,7 +59,12 @@ export function runCli(args: string[], options: { env?: Record<string, string | 
             resolve(line);
           },
         });
-        exit.then(() => setTimeout(() => reject(new Error(`process exited before a line matched ${pattern}:\n${lines.slice(-20).join("\n")}`)), 100));
+        exit.then(() =>
+          setTimeout(
+            () => reject(new Error(`process exited before a line matched ${pattern}:\n${lines.slice(-20).join("\n")}`)),
+            100,
+          ),
+        );
       });
     },
   };

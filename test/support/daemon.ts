@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { loadEnv } from "../../src/config/env.ts";
 import type { LifecycleConfig } from "../../src/config/lifecycleConfig.ts";
-import { startDaemon, type Daemon } from "../../src/daemon.ts";
+import { type Daemon, startDaemon } from "../../src/daemon.ts";
 import { createLogger } from "../../src/logger.ts";
 import type { TestDatabase } from "./database.ts";
 
@@ -17,7 +17,11 @@ export interface TestDaemon extends Daemon {
 const NO_SCHEDULED_SWEEPS: LifecycleConfig = { lifecycle_daemon: { expire_job: { schedule: "0 0 1 1 *" } } };
 
 /** The real daemon (runner, tasks, crontab, HTTP) on this test file's database, logs captured. */
-export async function startTestDaemon(db: TestDatabase, env: Record<string, string> = {}, config = NO_SCHEDULED_SWEEPS): Promise<TestDaemon> {
+export async function startTestDaemon(
+  db: TestDatabase,
+  env: Record<string, string> = {},
+  config = NO_SCHEDULED_SWEEPS,
+): Promise<TestDaemon> {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -25,7 +29,13 @@ export async function startTestDaemon(db: TestDatabase, env: Record<string, stri
       done();
     },
   });
-  const parsedEnv = loadEnv({ HTTP_PORT: "0", LOG_LEVEL: "debug", WORKER_CONCURRENCY: "4", ...env, DATABASE_URL: db.url });
+  const parsedEnv = loadEnv({
+    HTTP_PORT: "0",
+    LOG_LEVEL: "debug",
+    WORKER_CONCURRENCY: "4",
+    ...env,
+    DATABASE_URL: db.url,
+  });
   const daemon = await startDaemon(parsedEnv, createLogger(parsedEnv.LOG_LEVEL, sink), config);
   return Object.assign(daemon, { logs });
 }

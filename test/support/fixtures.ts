@@ -44,7 +44,13 @@ export async function counts(db: Queryable, ticketId: number) {
   );
   const row = rows[0];
   if (!row) throw new Error(`no ticket ${ticketId}`);
-  return { audit: Number(row.audit), outbox: Number(row.outbox), jobs: Number(row.jobs), status: row.status, seq: Number(row.seq) };
+  return {
+    audit: Number(row.audit),
+    outbox: Number(row.outbox),
+    jobs: Number(row.jobs),
+    status: row.status,
+    seq: Number(row.seq),
+  };
 }
 
 /** graphile-worker's jobs with their payloads (its public `jobs` view leaves the payload out). */

@@ -1,14 +1,15 @@
 // Helpers of the reliability suite (test/reliability/): the real CLI as a child process, a PostgreSQL
 // server a test file owns (to stop and start it), bulk fixtures and the invariants every test checks.
+
+import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { startEmbeddedPostgres, type EmbeddedServer } from "../../src/db/embeddedPostgres.ts";
+import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/embeddedPostgres.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { createLogger } from "../../src/logger.ts";
 import type { Queryable } from "../../src/sql/queryable.ts";
-import { freePort, runCli, type CliRun } from "./cli.ts";
+import { type CliRun, freePort, runCli } from "./cli.ts";
 
 export interface CliDaemon extends CliRun {
   httpPort: number;
@@ -19,9 +20,15 @@ export interface CliDaemon extends CliRun {
 }
 
 /** `ticket-lifecycle run [args]` against `databaseUrl`, resolved once it logs "daemon running". */
-export async function startCliDaemon(databaseUrl: string, env: Record<string, string> = {}, args: string[] = []): Promise<CliDaemon> {
+export async function startCliDaemon(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<CliDaemon> {
   const httpPort = await freePort();
-  const run = runCli(["run", ...args], { env: { DATABASE_URL: databaseUrl, HTTP_PORT: String(httpPort), LOG_LEVEL: "info", ...env } });
+  const run = runCli(["run", ...args], {
+    env: { DATABASE_URL: databaseUrl, HTTP_PORT: String(httpPort), LOG_LEVEL: "info", ...env },
+  });
   await run.waitForLine(/"msg":"daemon running"/, 60_000);
   return Object.assign(run, {
     httpPort,
@@ -96,7 +103,8 @@ export async function startOwnServer(name: string): Promise<OwnServer> {
     stopServer: () => server.stop(),
     async startServer() {
       server = await startEmbeddedPostgres(root, "ticketing", log);
-      if (server.connectionString !== url) throw new Error(`the server came back elsewhere: ${server.connectionString}`);
+      if (server.connectionString !== url)
+        throw new Error(`the server came back elsewhere: ${server.connectionString}`);
     },
     async destroy() {
       await pool.end();
@@ -120,7 +128,11 @@ export type RaceResult = { ok: true; r: unknown } | { ok: false; code?: string; 
  * they meet at the same instant. A failure whose SQLSTATE is in `retry` (a deadlock, say, which every
  * caller of the API must retry) runs the call again; any other failure is the call's answer.
  */
-export async function atOnce(pool: pg.Pool, calls: RacingCall[], retry: ReadonlySet<string> = new Set()): Promise<RaceResult[]> {
+export async function atOnce(
+  pool: pg.Pool,
+  calls: RacingCall[],
+  retry: ReadonlySet<string> = new Set(),
+): Promise<RaceResult[]> {
   const clients = await Promise.all(calls.map(() => pool.connect()));
   try {
     await Promise.all(calls.map((c, i) => (c.role ? clients[i]?.query(`set role ${c.role}`) : undefined)));
@@ -151,7 +163,10 @@ export function expiredTickets(db: Queryable): Promise<number> {
 
 /** `orders` orders of `perOrder` tickets each, all past valid_end. Ids start at `firstId`. */
 export async function seedExpiredOrders(db: Queryable, orders: number, perOrder: number, firstId = 1) {
-  await db.query("insert into ticketing.orders (id) select g from generate_series($1::bigint, $1::bigint + $2::int - 1) g", [firstId, orders]);
+  await db.query(
+    "insert into ticketing.orders (id) select g from generate_series($1::bigint, $1::bigint + $2::int - 1) g",
+    [firstId, orders],
+  );
   await db.query(
     `insert into ticketing.tickets (id, order_id, valid_end)
      select g, $1::bigint + (g - $1::bigint) / $3::int, now() - interval '1 minute'
