@@ -84,8 +84,8 @@ as $$
 $$;
 
 -- Failed refund/change requests (filters combine with AND; the time range is when they failed,
--- [p_failed_since, p_failed_until)) go back to pending with a fresh count of attempts, and their job
--- is queued again.
+-- [p_failed_since, p_failed_until)) go back to pending with a fresh count of attempts, their job is
+-- queued again and their request_rejected alert, if any, is cleared.
 create function ticketing.retry_failed_requests(
   p_event_id text default null, p_ticket_id bigint default null, p_order_id bigint default null,
   p_failed_since timestamptz default null, p_failed_until timestamptz default null, p_dry_run boolean default false
@@ -116,6 +116,8 @@ begin
       from unnest(v_selected) s
      where r.id = s.id;
     perform ticketing.enqueue_request_job(s.kind, s.ticket_id, s.event_id, s.meta) from unnest(v_selected) s;
+    -- The person the rejection alert called for has acted; should the retry fail again, a new one is raised.
+    perform ticketing.clear_alert('request_rejected:' || s.event_id) from unnest(v_selected) s;
     perform ticketing.record_operator_action('retry_failed_requests',
       jsonb_build_object('event_id', p_event_id, 'ticket_id', p_ticket_id, 'order_id', p_order_id,
                          'failed_since', p_failed_since, 'failed_until', p_failed_until),

@@ -52,8 +52,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const env = loadEnv();
   const config = typeof values.config === "string" ? readLifecycleConfig(values.config) : undefined;
-  const quiet = ["error", "fatal", "silent"].includes(env.LOG_LEVEL) ? env.LOG_LEVEL : "warn";
-  const log = createCliLogger(spec.answers ? quiet : env.LOG_LEVEL, env.LOG_FORMAT);
+  // A command that answers logs warnings and errors only, unless LOG_LEVEL asks for more detail or for less.
+  const answerLevel = ["trace", "debug", "error", "fatal", "silent"].includes(env.LOG_LEVEL) ? env.LOG_LEVEL : "warn";
+  const log = createCliLogger(spec.answers ? answerLevel : env.LOG_LEVEL, env.LOG_FORMAT);
   return spec.run({
     env,
     log,

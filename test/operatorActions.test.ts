@@ -17,9 +17,11 @@ let sink: Awaited<ReturnType<typeof startHttpStub>>;
 
 before(async () => {
   db = await createTestDatabase();
-  refundStub = await startHttpStub(() =>
-    refundsAccepted ? { status: 200, body: { target_status: "refunded" } } : { status: 422, body: { error: "no" } },
-  );
+  // Until refundsAccepted, a decision the state machine refuses: the request fails with a request_rejected alert.
+  refundStub = await startHttpStub(() => ({
+    status: 200,
+    body: { target_status: refundsAccepted ? "refunded" : "used" },
+  }));
   sink = await startHttpStub(() => ({ status: 204 }));
   daemon = await startTestDaemon(db, { REFUND_SERVICE_URL: refundStub.url, NOTIFICATION_URL: sink.url });
 });
@@ -73,7 +75,7 @@ async function lastAction() {
 }
 
 describe("requests retry", () => {
-  test("failed refunds of one order back to pending, queued, and then done", async () => {
+  test("failed refunds of one order back to pending, queued, their alerts cleared, and then done", async () => {
     const { orderId, ticketIds } = await createOrder(db.pool, 3);
     const other = await createOrder(db.pool, 1);
     for (const id of [...ticketIds, ...other.ticketIds])
@@ -102,6 +104,14 @@ describe("requests retry", () => {
       affected: 3,
       by_me: true,
     });
+    const { rows: alerts } = await db.pool.query(
+      "select key from ticketing.active_alerts where key like 'request_rejected:retry-%' order by key",
+    );
+    assert.deepEqual(
+      alerts.map((a) => a.key),
+      [`request_rejected:retry-${other.ticketIds[0]}`],
+      "the retried requests' alerts are cleared, the other's stays",
+    );
     await waitFor("the retried refunds succeed", async () => {
       const { rows } = await db.pool.query(
         "select array_agg(status order by ticket_id) as s from ticketing.ticket_requests where ticket_id = any($1::bigint[])",

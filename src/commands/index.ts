@@ -38,7 +38,7 @@ export interface CommandSpec {
   options: NonNullable<ParseArgsConfig["options"]>;
   /**
    * The command prints an answer: its routine log lines (database opened, migrations applied) are noise
-   * next to it, so only warnings and errors are logged unless LOG_LEVEL asks for even less.
+   * next to it, so only warnings and errors are logged unless LOG_LEVEL is debug, trace or quieter than warn.
    */
   answers: boolean;
   run: Command;
