@@ -37,7 +37,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const found = findCommand(argv);
   if (!found) {
-    console.error(`unknown command ${JSON.stringify(argv.slice(0, 2).join(" "))}\n\n${usage()}`);
+    const family = Object.entries(commands).filter(([name]) => name.startsWith(`${argv[0]} `));
+    console.error(
+      family.length
+        ? `${argv[0]} needs one of:\n${family.map(([name, spec]) => `  ${synopsis(name, spec)}`).join("\n")}`
+        : `unknown command ${JSON.stringify(argv.slice(0, 2).join(" "))}\n\n${usage()}`,
+    );
     return 2;
   }
   const { name, spec, rest } = found;
@@ -49,6 +54,10 @@ async function main(argv: string[]): Promise<number> {
   if (values.help) {
     console.log(`usage: ticket-lifecycle ${synopsis(name, spec)}\n  ${spec.summary}`);
     return 0;
+  }
+  if (positionals.length !== (spec.arguments ?? 0)) {
+    console.error(`usage: ticket-lifecycle ${synopsis(name, spec)}`);
+    return 2;
   }
   const env = loadEnv();
   const config = typeof values.config === "string" ? readLifecycleConfig(values.config) : undefined;

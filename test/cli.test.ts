@@ -62,6 +62,26 @@ describe("bad start-up input", () => {
     assert.equal(await run.exit, 2);
     assert.match(run.lines.join("\n"), /unknown command "explode"/);
   });
+
+  test("a stray argument, or a missing one: the command's usage, exit 2", async () => {
+    const stray = runCli(["alerts", "job_failing:expire_tickets"], { env: { DATABASE_URL: empty.url } });
+    assert.equal(await stray.finished, 2);
+    assert.deepEqual(stray.stderr, ["usage: ticket-lifecycle alerts [--json]"]);
+    const missing = runCli(["alerts", "clear"], { env: { DATABASE_URL: empty.url } });
+    assert.equal(await missing.finished, 2);
+    assert.deepEqual(missing.stderr, ["usage: ticket-lifecycle alerts clear KEY [--dry-run] [--json]"]);
+  });
+
+  test("a command family without its second word: its commands, exit 2", async () => {
+    const run = runCli(["jobs"], { env: { DATABASE_URL: empty.url } });
+    assert.equal(await run.finished, 2);
+    assert.deepEqual(run.stderr, [
+      "jobs needs one of:",
+      "  jobs failed [--json]",
+      "  jobs retry --id N [--id N ...] [--dry-run] [--json]",
+      "  jobs discard --id N [--id N ...] [--dry-run] [--json]",
+    ]);
+  });
 });
 
 describe("expire --dry-run", () => {

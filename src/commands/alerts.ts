@@ -33,11 +33,7 @@ export async function alertsCommand(ctx: CommandContext): Promise<number> {
 }
 
 export async function alertsClearCommand(ctx: CommandContext): Promise<number> {
-  const [key, ...extra] = ctx.args;
-  if (!key || extra.length) {
-    console.error("usage: ticket-lifecycle alerts clear KEY [--dry-run]  (the keys: ticket-lifecycle alerts)");
-    return 2;
-  }
+  const key = ctx.args[0] as string;
   const alert = await withDatabase(ctx, (pool) => resolveAlert(pool, key, ctx.dryRun));
   printAction({
     dryRun: ctx.dryRun,

@@ -41,6 +41,8 @@ export interface CommandSpec {
    * next to it, so only warnings and errors are logged unless LOG_LEVEL is debug, trace or quieter than warn.
    */
   answers: boolean;
+  /** Positional arguments it takes after its name (none unless set). */
+  arguments?: number;
   run: Command;
 }
 
@@ -138,10 +140,11 @@ export const commands: Record<string, CommandSpec> = {
   },
   alerts: { synopsis: "[--json]", summary: "active alerts", options: { ...json }, answers: true, run: alertsCommand },
   "alerts clear": {
-    synopsis: "KEY [--dry-run]",
+    synopsis: "KEY [--dry-run] [--json]",
     summary: "clear an active alert (an alert.cleared event goes out)",
     options: { ...dryRun, ...json },
     answers: true,
+    arguments: 1,
     run: alertsClearCommand,
   },
   actions: {
