@@ -196,10 +196,11 @@ begin
   if p_job_ids is null or cardinality(p_job_ids) = 0 then
     perform ticketing.invalid_argument('at least one job id is required');
   end if;
+  -- Locked before they are judged, so a worker cannot take one between the check and the change.
+  perform 1 from graphile_worker._private_jobs j where j.id = any(p_job_ids) order by j.id for update;
   select coalesce(array_agg(f order by f.id), '{}'), coalesce(array_agg(f.id), '{}') into v_jobs, v_ids
     from ticketing.failed_jobs f
    where f.id = any(p_job_ids);
-  perform 1 from graphile_worker._private_jobs j where j.id = any(v_ids) for update;
 
   if not p_dry_run then
     if p_discard then
