@@ -12,7 +12,6 @@ create table ticketing.operator_actions (
   parameters jsonb not null default '{}',
   affected   integer not null
 );
-create index operator_actions_acted_at_idx on ticketing.operator_actions (acted_at);
 
 create function ticketing.record_operator_action(p_action text, p_parameters jsonb, p_affected integer)
 returns bigint
