@@ -51,42 +51,16 @@ begin
   end if;
 end $$;
 
--- As in 4-…, plus: a change is refused unless its meta.valid_end is usable, in the caller's session.
-create or replace function ticketing.enqueue_request(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb)
+-- A change is refused unless its meta.valid_end is usable, in the caller's session, before anything is recorded.
+create or replace function ticketing.request_change(ticket_id bigint, event_id text, meta jsonb default '{}')
 returns text
-language plpgsql
+language sql
+security definer
 set search_path = ticketing, pg_temp
 as $$
-declare
-  v_existing ticketing.ticket_requests;
-begin
-  perform ticketing.check_event_id(p_event_id);
-  perform ticketing.check_meta(p_meta);
-  if p_ticket_id is null then
-    perform ticketing.invalid_argument('ticket_id is required');
-  end if;
-  if p_kind = 'change' then
-    perform ticketing.check_change_meta(p_meta);
-  end if;
-  if not exists (select 1 from ticketing.tickets t where t.id = p_ticket_id) then
-    raise exception using errcode = 'TL404', message = format('unknown ticket %s', p_ticket_id);
-  end if;
-
-  insert into ticketing.ticket_requests (event_id, kind, ticket_id, meta)
-  values (p_event_id, p_kind, p_ticket_id, p_meta)
-  on conflict (event_id) do nothing;
-  if not found then
-    select * into v_existing from ticketing.ticket_requests r where r.event_id = p_event_id;
-    if v_existing.kind <> p_kind or v_existing.ticket_id <> p_ticket_id then
-      perform ticketing.invalid_argument(format('event_id %L is already used by a %s request for ticket %s',
-                                                p_event_id, v_existing.kind, v_existing.ticket_id));
-    end if;
-    return 'duplicate';
-  end if;
-
-  perform ticketing.enqueue_request_job(p_kind, p_ticket_id, p_event_id, p_meta);
-  return 'queued';
-end $$;
+  select ticketing.check_change_meta($3);
+  select ticketing.enqueue_request('change', $1, $2, $3);
+$$;
 
 -- A final failure. Refused (false) while another worker's lease is live: p_token must be the live lease's,
 -- or null when nobody holds one. With p_alert the failure also raises an alert.
