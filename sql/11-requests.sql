@@ -333,16 +333,17 @@ end $$;
 -- longer than p_older_than. One whose job is still queued or running is only touched. One whose job is gone
 -- (lost to a crash) or dead (out of attempts: graphile-worker keeps it, and its job key would swallow a new
 -- one) gets a fresh job, the dead one removed; after p_max_redrives of those it is failed with an alert.
+-- Returns how many of each kind were re-driven and failed.
 drop function ticketing.redrive_requests(interval, integer);
 create function ticketing.redrive_requests(p_older_than interval, p_limit integer default 1000, p_max_redrives integer default 5)
-returns table (redriven bigint, failed bigint)
+returns table (kind text, redriven bigint, failed bigint)
 language plpgsql
 set search_path = ticketing, pg_temp
 as $$
 declare
   s record;
-  v_redriven bigint := 0;
-  v_failed bigint := 0;
+  v_done text[] := '{}';
+  v_kinds text[] := '{}';
 begin
   for s in
     select r.kind, r.ticket_id, r.event_id, r.meta, r.redrives,
@@ -361,7 +362,8 @@ begin
     elsif s.redrives >= p_max_redrives then
       perform ticketing.fail_request(s.event_id, null,
         format('its job died %s times without finishing it; re-driven %s times', s.redrives + 1, s.redrives), true);
-      v_failed := v_failed + 1;
+      v_done := array_append(v_done, 'failed');
+      v_kinds := array_append(v_kinds, s.kind);
     else
       if s.job_id is not null then
         perform graphile_worker.remove_job('request:' || s.event_id);
@@ -370,10 +372,12 @@ begin
          set redrives = q.redrives + 1, updated_at = clock_timestamp()
        where q.event_id = s.event_id;
       perform ticketing.enqueue_request_job(s.kind, s.ticket_id, s.event_id, s.meta);
-      v_redriven := v_redriven + 1;
+      v_done := array_append(v_done, 'redriven');
+      v_kinds := array_append(v_kinds, s.kind);
     end if;
   end loop;
-  return query select v_redriven, v_failed;
+  return query select k, count(*) filter (where d = 'redriven'), count(*) filter (where d = 'failed')
+                 from unnest(v_kinds, v_done) as u(k, d) group by k;
 end $$;
 
 revoke execute on all functions in schema ticketing from public;

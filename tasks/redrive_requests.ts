@@ -26,12 +26,16 @@ export function redriveRequestsTask(deps: TaskDeps): Task {
     const parsed = payloadSchema.safeParse(rawPayload ?? {});
     if (!parsed.success) return logDroppedPayload(log, formatZodError(parsed.error));
     const { older_than_seconds, limit, max_redrives } = parsed.data;
-    const { redriven, failed } = await redriveRequests(deps.pool, older_than_seconds, limit, max_redrives);
-    if (redriven > 0) log.warn({ redriven }, "re-drove pending requests whose job was lost or died");
-    if (failed > 0)
+    const counts = await redriveRequests(deps.pool, older_than_seconds, limit, max_redrives);
+    for (const { kind, redriven, failed } of counts) {
+      if (redriven > 0) log.warn({ kind, redriven }, "re-drove pending requests whose job was lost or died");
+      if (failed === 0) continue;
+      deps.metrics.requestsFinished.inc({ kind, outcome: "failed" }, failed);
+      if (kind === "change") deps.metrics.changeFailed.inc(failed);
       log.error(
-        { failed, maxRedrives: max_redrives, alert: "request_rejected" },
+        { kind, failed, maxRedrives: max_redrives, alert: "request_rejected" },
         "failed requests whose job kept dying",
       );
+    }
   });
 }

@@ -77,6 +77,10 @@ const finished = (db: TestDatabase, eventId: string, timeoutMs?: number) =>
     },
     timeoutMs,
   );
+const finishedCount = async (daemon: TestDaemon, kind: string, outcome: string) =>
+  (await daemon.metrics.requestsFinished.get()).values.find(
+    (v) => v.labels.kind === kind && v.labels.outcome === outcome,
+  )?.value ?? 0;
 const sqlState = (query: Promise<unknown>) =>
   query.then(
     () => "ok",
@@ -293,15 +297,22 @@ describe("every request ends succeeded or failed", () => {
       await requestWithOneAttempt(builtIn, id, "dying-1");
       await deadJob(builtIn, "dying-1");
       const first = await builtIn.pool.query("select * from ticketing.redrive_requests(interval '0', 1000, 1)");
-      assert.deepEqual(first.rows[0], { redriven: "1", failed: "0" });
+      assert.deepEqual(first.rows, [{ kind: "refund", redriven: "1", failed: "0" }]);
       // The revived job dies as well.
       await builtIn.pool.query(
         "select graphile_worker.add_job('ticket_refund_requested', json_build_object('ticket_id', $1::bigint, 'event_id', 'dying-1', 'meta', '{}'::json), job_key => 'request:dying-1', job_key_mode => 'replace', max_attempts => 1)",
         [id],
       );
       await deadJob(builtIn, "dying-1");
-      const second = await builtIn.pool.query("select * from ticketing.redrive_requests(interval '0', 1000, 1)");
-      assert.deepEqual(second.rows[0], { redriven: "0", failed: "1" });
+      // This time through the refund job itself: the failure is counted and logged.
+      const failedBefore = await finishedCount(builtInDaemon, "refund", "failed");
+      await addRawJob(builtIn, "redrive_requests", `{"older_than_seconds": 0, "max_redrives": 1}`);
+      await waitFor("the re-drive to fail it", async () => (await request(builtIn, "dying-1")).status === "failed");
+      const line = await waitFor("the re-drive's log", async () =>
+        builtInDaemon.logs.find((l) => l.msg === "failed requests whose job kept dying" && l.kind === "refund"),
+      );
+      assert.equal(line.alert, "request_rejected");
+      assert.equal((await finishedCount(builtInDaemon, "refund", "failed")) - failedBefore, 1);
     } finally {
       await removeRequestFailure(builtIn);
     }
