@@ -3,6 +3,9 @@
 // with refund-processing and the change service (real HTTP stand-ins), one with the built-in policy.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type pg from "pg";
+import { parseExactJson, rawInteger } from "../src/db/exactJson.ts";
+import { bigintId } from "../src/jobPayload.ts";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
 import { createOrder, JOBS_SQL } from "./support/fixtures.ts";
@@ -89,6 +92,36 @@ const sqlState = (query: Promise<unknown>) =>
 
 describe("ids across the whole bigint range", () => {
   const ids = [BIG, MAX, "0", "-5"];
+
+  test("the pool's json parser: unsafe integers kept exact, everything else as JSON.parse has it", () => {
+    const text = `{"a": ${BIG}, "b": [-${MAX}, 1.5, 1e300, 9007199254740992.0, 42, -0], "c": "${BIG}", "d": null, "e": {"f": true}}`;
+    const parsed = parseExactJson(text) as Record<string, unknown>;
+    assert.equal(rawInteger(parsed.a), BIG);
+    const b = parsed.b as unknown[];
+    assert.equal(rawInteger(b[0]), `-${MAX}`);
+    assert.deepEqual(b.slice(1), [1.5, 1e300, 9007199254740992, 42, -0]);
+    assert.deepEqual([parsed.c, parsed.d, parsed.e], [BIG, null, { f: true }]);
+    assert.equal(
+      JSON.stringify(parsed),
+      `{"a":${BIG},"b":[-${MAX},1.5,1e+300,9007199254740992,42,0],"c":"${BIG}","d":null,"e":{"f":true}}`,
+    );
+  });
+
+  test("payload ids: integers and decimal strings within bigint, as strings; anything else refused", () => {
+    const accepted: Array<[unknown, string]> = [
+      [0, "0"],
+      [-5, "-5"],
+      [5.0, "5"],
+      ["007", "7"],
+      [MAX, MAX],
+      [`-${MAX}`, `-${MAX}`],
+      ["-9223372036854775808", "-9223372036854775808"],
+      [parseExactJson(BIG), BIG],
+    ];
+    for (const [input, id] of accepted) assert.equal(bigintId.parse(input), id, JSON.stringify(input));
+    for (const input of [1.5, 2 ** 60, "9223372036854775808", "-9223372036854775809", "1e3", " 1", "", null, true, {}])
+      assert.equal(bigintId.safeParse(input).success, false, String(input));
+  });
 
   test("raw add_job and the SQL API with a refund service: rows, the service's body and the logs carry the exact ids", async () => {
     refundAnswer = () => ({ status: 200, body: { target_status: "refunded" } });
@@ -198,21 +231,33 @@ const removeRequestFailure = (db: TestDatabase) =>
     "drop trigger test_fail_request on ticketing.ticket_requests; drop function ticketing.test_fail_request()",
   );
 
-/** Requests `eventId` through the SQL API, its job limited to one attempt (so that it dies at once). */
-async function requestWithOneAttempt(db: TestDatabase, ticketId: number, eventId: string) {
+/** Runs `work` in one transaction, so that the daemon sees all of it or nothing. */
+async function inOneTransaction<T>(db: TestDatabase, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.pool.connect();
   try {
     await client.query("begin");
-    await client.query("select ticketing.request_refund($1, $2)", [ticketId, eventId]);
-    await client.query(
-      "select graphile_worker.add_job('ticket_refund_requested', json_build_object('ticket_id', $1::bigint, 'event_id', $2::text, 'meta', '{}'::json), job_key => 'request:' || $2, job_key_mode => 'replace', max_attempts => 1)",
-      [ticketId, eventId],
-    );
+    const result = await work(client);
     await client.query("commit");
+    return result;
+  } catch (error) {
+    await client.query("rollback");
+    throw error;
   } finally {
     client.release();
   }
 }
+/** Gives the queued job of request `eventId` a single attempt, so that it dies at its first failure. */
+const oneAttempt = (client: pg.PoolClient, ticketId: number, eventId: string) =>
+  client.query(
+    "select graphile_worker.add_job('ticket_refund_requested', json_build_object('ticket_id', $1::bigint, 'event_id', $2::text, 'meta', '{}'::json), job_key => 'request:' || $2, job_key_mode => 'replace', max_attempts => 1)",
+    [ticketId, eventId],
+  );
+/** Requests `eventId` through the SQL API, its job limited to one attempt. */
+const requestWithOneAttempt = (db: TestDatabase, ticketId: number, eventId: string) =>
+  inOneTransaction(db, async (client) => {
+    await client.query("select ticketing.request_refund($1, $2)", [ticketId, eventId]);
+    await oneAttempt(client, ticketId, eventId);
+  });
 const deadJob = (db: TestDatabase, eventId: string) =>
   waitFor(`the job of ${eventId} to die`, async () => {
     const [job] = await jobsFor(db, eventId);
@@ -296,13 +341,13 @@ describe("every request ends succeeded or failed", () => {
     try {
       await requestWithOneAttempt(builtIn, id, "dying-1");
       await deadJob(builtIn, "dying-1");
-      const first = await builtIn.pool.query("select * from ticketing.redrive_requests(interval '0', 1000, 1)");
-      assert.deepEqual(first.rows, [{ kind: "refund", redriven: "1", failed: "0" }]);
-      // The revived job dies as well.
-      await builtIn.pool.query(
-        "select graphile_worker.add_job('ticket_refund_requested', json_build_object('ticket_id', $1::bigint, 'event_id', 'dying-1', 'meta', '{}'::json), job_key => 'request:dying-1', job_key_mode => 'replace', max_attempts => 1)",
-        [id],
-      );
+      // Re-driven once; the revived job dies as well.
+      const first = await inOneTransaction(builtIn, async (client) => {
+        const { rows } = await client.query("select * from ticketing.redrive_requests(interval '0', 1000, 1)");
+        await oneAttempt(client, id, "dying-1");
+        return rows;
+      });
+      assert.deepEqual(first, [{ kind: "refund", redriven: "1", failed: "0" }]);
       await deadJob(builtIn, "dying-1");
       // This time through the refund job itself: the failure is counted and logged.
       const failedBefore = await finishedCount(builtInDaemon, "refund", "failed");
@@ -326,17 +371,12 @@ describe("every request ends succeeded or failed", () => {
   test("a request whose job is merely waiting for its next attempt is left alone by the re-drive", async () => {
     const { ticketIds } = await createOrder(builtIn.pool, 1);
     const id = ticketIds[0] as number;
-    const client = await builtIn.pool.connect();
-    try {
-      await client.query("begin");
+    await inOneTransaction(builtIn, async (client) => {
       await client.query("select ticketing.request_refund($1, 'waiting-1')", [id]);
       await client.query(
         "select graphile_worker.reschedule_jobs(array(select id from graphile_worker._private_jobs where key = 'request:waiting-1'), run_at => now() + interval '1 hour')",
       );
-      await client.query("commit");
-    } finally {
-      client.release();
-    }
+    });
     const [job] = await jobsFor(builtIn, "waiting-1");
     for (let i = 0; i < 3; i++) await builtIn.pool.query("select ticketing.redrive_requests(interval '0', 1000, 0)");
     const r = await request(builtIn, "waiting-1");
