@@ -6,6 +6,10 @@
 alter table ticketing.ticket_requests
   add column lease_token uuid,
   add column redrives integer not null default 0;
+comment on column ticketing.ticket_requests.attempts is
+  'leases taken on the service path (the built-in policy decides under the row lock and takes none)';
+comment on column ticketing.ticket_requests.lease_token is 'the live lease''s token (claim_request), null when not leased';
+comment on column ticketing.ticket_requests.redrives is 'fresh jobs the re-drive started for this request after its job was lost or died';
 
 -- What is wrong with a change's meta.valid_end, or null when it is usable: a string timestamp with an explicit
 -- UTC offset (a local time would be read in whatever time zone the reading session has), finite, and no

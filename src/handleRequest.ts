@@ -1,7 +1,8 @@
 // The card's ticket.refund.requested / ticket.change.requested consumers (§5.2). The request row is the
 // meeting point of raw add_job calls and the SQL API: whoever arrives first records it, one worker at a
-// time holds its lease while the rule service decides, and the decision is applied in one transaction by
-// ticketing.apply_decision. Without a service (built-in approve policy) all of it is one transaction.
+// time holds its lease (proved by the lease's token) while the rule service decides, and the decision is applied
+// in one transaction by ticketing.apply_decision. Without a service (built-in approve policy) all of it is one
+// transaction. Whatever fails, the last attempt ends the request: failed, with its reason and an alert.
 import type { Task } from "graphile-worker";
 import { z } from "zod";
 import { type RequestKind, RuleRejected } from "./adapters/ruleService.ts";
