@@ -333,10 +333,26 @@ begin
                  from ticketing.apply_decision(p_event_id, null, v_target, null, '{}') d;
 end $$;
 
+-- The job of one request; the job key keeps one queued or running job per request. A job under that key that
+-- is out of attempts (graphile-worker keeps it, as permanently failed) would swallow the new one: it is replaced.
+create or replace function ticketing.enqueue_request_job(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb)
+returns void
+language plpgsql
+set search_path = ticketing, pg_temp
+as $$
+begin
+  perform graphile_worker.remove_job(j.key)
+     from graphile_worker._private_jobs j
+    where j.key = 'request:' || p_event_id and j.locked_at is null and j.attempts >= j.max_attempts;
+  perform graphile_worker.add_job(format('ticket_%s_requested', p_kind),
+                                  json_build_object('ticket_id', p_ticket_id, 'event_id', p_event_id, 'meta', p_meta),
+                                  job_key => 'request:' || p_event_id, job_key_mode => 'unsafe_dedupe');
+end $$;
+
 -- The card's refund job (consumer refund_queue), for requests still pending with no live lease, untouched for
 -- longer than p_older_than. One whose job is still queued or running is only touched. One whose job is gone
--- (lost to a crash) or dead (out of attempts: graphile-worker keeps it, and its job key would swallow a new
--- one) gets a fresh job, the dead one removed; after p_max_redrives of those it is failed with an alert.
+-- (lost to a crash) or dead (out of attempts) gets a fresh job (enqueue_request_job replaces a dead one);
+-- after p_max_redrives of those it is failed with an alert.
 -- Returns how many of each kind were re-driven and failed.
 drop function ticketing.redrive_requests(interval, integer);
 create function ticketing.redrive_requests(p_older_than interval, p_limit integer default 1000, p_max_redrives integer default 5)
@@ -351,7 +367,7 @@ declare
 begin
   for s in
     select r.kind, r.ticket_id, r.event_id, r.meta, r.redrives,
-           j.id as job_id, coalesce(j.locked_at is null and j.attempts >= j.max_attempts, true) as job_dead
+           coalesce(j.locked_at is null and j.attempts >= j.max_attempts, true) as job_dead
       from ticketing.ticket_requests r
       left join graphile_worker._private_jobs j on j.key = 'request:' || r.event_id
      where r.status = 'pending'
@@ -369,9 +385,6 @@ begin
       v_done := array_append(v_done, 'failed');
       v_kinds := array_append(v_kinds, s.kind);
     else
-      if s.job_id is not null then
-        perform graphile_worker.remove_job('request:' || s.event_id);
-      end if;
       update ticketing.ticket_requests q
          set redrives = q.redrives + 1, updated_at = clock_timestamp()
        where q.event_id = s.event_id;
