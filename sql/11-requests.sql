@@ -29,6 +29,9 @@ begin
   if jsonb_typeof(p_meta -> 'valid_end') <> 'string' then
     return format('meta.valid_end must be a string timestamp, not %s', jsonb_typeof(p_meta -> 'valid_end'));
   end if;
+  if lower(btrim(v_text)) in ('infinity', '+infinity', '-infinity') then
+    return format('meta.valid_end %L is not finite', v_text);
+  end if;
   if v_text !~ '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$' then
     return format('meta.valid_end %L is not a timestamp with an explicit UTC offset (e.g. 2030-06-01T12:00:00-04:00)', left(v_text, 100));
   end if;

@@ -387,25 +387,28 @@ describe("every request ends succeeded or failed", () => {
 
 describe("a change always carries the validity its re-issue needs", () => {
   const inAYear = new Date(Date.now() + 365 * 86_400_000).toISOString().slice(0, 10);
-  const refused: Array<[string, unknown]> = [
-    ["missing", {}],
-    ["a number", { valid_end: 1893456000 }],
-    ["without an offset", { valid_end: `${inAYear} 12:00` }],
-    ["infinity", { valid_end: "infinity" }],
-    ["more than ten years ahead", { valid_end: "2099-01-01T00:00:00Z" }],
-    ["in the past", { valid_end: "2020-01-01T00:00:00Z" }],
-    ["not a date", { valid_end: `${inAYear}T25:00:00Z` }],
+  const refused: Array<[string, unknown, RegExp]> = [
+    ["missing", {}, /a change needs meta\.valid_end/],
+    ["a number", { valid_end: 1893456000 }, /must be a string timestamp, not number/],
+    ["without an offset", { valid_end: `${inAYear} 12:00` }, /is not a timestamp with an explicit UTC offset/],
+    ["infinity", { valid_end: "infinity" }, /is not finite/],
+    ["more than ten years ahead", { valid_end: "2099-01-01T00:00:00Z" }, /out of range/],
+    ["in the past", { valid_end: "2020-01-01T00:00:00Z" }, /out of range/],
+    ["not a date", { valid_end: `${inAYear}T25:00:00Z` }, /is not a timestamp$/],
   ];
-  for (const [name, meta] of refused) {
+  for (const [name, meta, message] of refused) {
     test(`meta.valid_end ${name}: request_change refuses with TL422, nothing recorded or queued`, async () => {
       const { ticketIds } = await createOrder(builtIn.pool, 1);
       const eventId = `chg-refused-${ticketIds[0]}`;
       const client = await builtIn.pool.connect();
       try {
         await client.query("set role ticketing_client");
-        assert.equal(
-          await sqlState(client.query("select ticketing.request_change($1, $2, $3)", [ticketIds[0], eventId, meta])),
-          "TL422",
+        await assert.rejects(
+          client.query("select ticketing.request_change($1, $2, $3)", [ticketIds[0], eventId, meta]),
+          {
+            code: "TL422",
+            message,
+          },
         );
       } finally {
         await client.query("reset role");
