@@ -7,7 +7,11 @@ import type { Env } from "./config/env.ts";
  */
 export function ruleServices(env: Env): Record<RequestKind, DecideFn | undefined> {
   return {
-    refund: env.REFUND_SERVICE_URL ? httpRuleService(env.REFUND_SERVICE_URL, env.HTTP_TIMEOUT_MS) : undefined,
-    change: env.CHANGE_SERVICE_URL ? httpRuleService(env.CHANGE_SERVICE_URL, env.HTTP_TIMEOUT_MS) : undefined,
+    refund: env.REFUND_SERVICE_URL
+      ? httpRuleService("refund-processing", env.REFUND_SERVICE_URL, env.HTTP_TIMEOUT_MS)
+      : undefined,
+    change: env.CHANGE_SERVICE_URL
+      ? httpRuleService("the change service", env.CHANGE_SERVICE_URL, env.HTTP_TIMEOUT_MS)
+      : undefined,
   };
 }
