@@ -110,7 +110,7 @@ begin
 
   if not p_dry_run then
     update ticketing.ticket_requests r
-       set status = 'pending', error = null, attempts = 0, locked_until = null, finished_at = null,
+       set status = 'pending', error = null, attempts = 0, redrives = 0, locked_until = null, lease_token = null, finished_at = null,
            updated_at = clock_timestamp()
       from unnest(v_selected) s
      where r.id = s.id;
