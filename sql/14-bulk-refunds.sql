@@ -236,7 +236,7 @@ begin
     into v_applied_ids, v_outcomes, v_completed, v_cancelled
     from ticketing.apply_locked_transitions(v_locked, 'refunded', v_bulk.event_id, 'ticket.refund.bulk', v_bulk.meta) a;
 
-  -- One request per ticket in a bulk (its event_id is <event_id>:<ticket_id>), so the ticket names it.
+  -- One request per ticket in a bulk (its event_id is <event_id>:<ticket_id>): the ticket names its request.
   with finished as (
     update ticketing.ticket_requests r
        set status = case when a.outcome in ('applied', 'duplicate') then 'succeeded' else 'failed' end,
@@ -245,9 +245,10 @@ begin
                         else format('state machine refuses %s -> refunded for ticket %s', t.status, t.id) end,
            attempts = r.attempts + 1, locked_until = null,
            updated_at = clock_timestamp(), finished_at = clock_timestamp()
-      from unnest(v_applied_ids, v_outcomes) a(ticket_id, outcome)
+      from unnest(v_request_ids, v_ticket_ids) q(request_id, ticket_id)
+      join unnest(v_applied_ids, v_outcomes) a(ticket_id, outcome) on a.ticket_id = q.ticket_id
       left join ticketing.tickets t on t.id = a.ticket_id and a.outcome not in ('applied', 'duplicate')
-     where r.bulk_id = p_bulk_id and r.ticket_id = a.ticket_id and r.status = 'pending'
+     where r.id = q.request_id
     returning r.status
   )
   select count(*) filter (where f.status = 'succeeded'), count(*) filter (where f.status = 'failed')

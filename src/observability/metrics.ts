@@ -83,6 +83,34 @@ export function createMetrics(db?: Queryable) {
         for (const row of rows) this.set({ kind: row.kind }, row.n);
       },
     }),
+    bulkRefundsInProgress: new Gauge({
+      name: "bulk_refunds_in_progress",
+      help: "Bulk refunds (event cancellations) not finished yet, as recorded in the database",
+      registers,
+      async collect() {
+        if (!db) return;
+        const { rows } = await db.query<{ n: number }>(
+          "select count(*)::int as n from ticketing.bulk_refund_progress(true)",
+        );
+        this.set(rows[0]?.n ?? 0);
+      },
+    }),
+    bulkRefundTickets: new Gauge({
+      name: "bulk_refund_tickets",
+      help: "Tickets of the unfinished bulk refunds by state: requested = done + failed + remaining",
+      labelNames: ["state"] as const,
+      registers,
+      async collect() {
+        if (!db) return;
+        const { rows } = await db.query<Record<"requested" | "done" | "failed" | "remaining", number>>(
+          `select coalesce(sum(requested), 0)::int as requested, coalesce(sum(done), 0)::int as done,
+                  coalesce(sum(failed), 0)::int as failed, coalesce(sum(remaining), 0)::int as remaining
+             from ticketing.bulk_refund_progress(true)`,
+        );
+        for (const state of ["requested", "done", "failed", "remaining"] as const)
+          this.set({ state }, rows[0]?.[state] ?? 0);
+      },
+    }),
     outboxBacklog: new Gauge({ name: "outbox_backlog", help: "Undelivered outbox events", registers }),
     outboxOldestAge: new Gauge({
       name: "outbox_oldest_undelivered_seconds",
