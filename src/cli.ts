@@ -13,6 +13,8 @@ commands:
   expire [--dry-run]    queue an expiry sweep now; with --dry-run print what it would expire
   status [--json]       tickets, orders, jobs, outbox and alerts at a glance
   demo                  seed a small data set that shows expiry, delivery and order completion
+  refund --orders FILE|--tickets FILE --event-id ID [--dry-run]
+                        refund every ticket of the orders / the tickets (one id per line, - for stdin)
 
 environment: DATABASE_URL (unset: embedded PostgreSQL in ./.data), NOTIFICATION_URL, NOTIFICATION_SECRET,
 REFUND_SERVICE_URL, CHANGE_SERVICE_URL, HTTP_PORT, HTTP_HOST, LOG_LEVEL, WORKER_CONCURRENCY, ...`;
@@ -25,6 +27,9 @@ async function main(argv: string[]): Promise<number> {
       config: { type: "string" },
       "dry-run": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      orders: { type: "string" },
+      tickets: { type: "string" },
+      "event-id": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -41,7 +46,14 @@ async function main(argv: string[]): Promise<number> {
   const env = loadEnv();
   const config = values.config ? readLifecycleConfig(values.config) : undefined;
   const log = createLogger(env.LOG_LEVEL);
-  return command({ env, log, config, dryRun: values["dry-run"], json: values.json });
+  return command({
+    env,
+    log,
+    config,
+    dryRun: values["dry-run"],
+    json: values.json,
+    refund: { orders: values.orders, tickets: values.tickets, eventId: values["event-id"] },
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -4,6 +4,7 @@ import type { Logger } from "../logger.ts";
 import { demoCommand } from "./demo.ts";
 import { expireCommand } from "./expire.ts";
 import { migrateCommand } from "./migrate.ts";
+import { type RefundOptions, refundCommand } from "./refund.ts";
 import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
 
@@ -13,6 +14,8 @@ export interface CommandContext {
   config: LifecycleConfig | undefined;
   dryRun: boolean;
   json: boolean;
+  /** `refund`'s options. */
+  refund?: RefundOptions;
 }
 
 export type Command = (ctx: CommandContext) => Promise<number>;
@@ -23,4 +26,5 @@ export const commands: Record<string, Command> = {
   expire: expireCommand,
   status: statusCommand,
   demo: demoCommand,
+  refund: refundCommand,
 };
