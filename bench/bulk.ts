@@ -90,6 +90,7 @@ export async function bulkBenchmark(
       perSecond: sweepRate,
       ratio: 1,
       cpuSeconds: sweep.cpuSeconds,
+      peakRssMb: sweep.peakRssMb,
     },
     {
       benchmark: "bulk",
