@@ -254,8 +254,9 @@ async function refundThroughService(tickets: number, callMs: number, limits: Rec
 
 test("two daemons together start at most REFUND_SERVICE_RATE calls per second at refund-processing", async () => {
   const { busiestSecond } = await refundThroughService(50, 10, { REFUND_SERVICE_RATE: "20" });
-  // Starts are 1/rate apart at the database; one more in a second allows for the network's jitter.
-  assert.ok(busiestSecond <= 21, `${busiestSecond} calls started within one second; the limit is 20/s`);
+  // Starts are 1/rate apart at the database (at most 20 in any second); two more allow for the jitter between
+  // the database's clock and the arrival at the service on a loaded machine. Without the limit: 40-50.
+  assert.ok(busiestSecond <= 22, `${busiestSecond} calls started within one second; the limit is 20/s`);
 });
 
 test("two daemons together have at most REFUND_SERVICE_CONCURRENCY calls in flight at refund-processing", async () => {
