@@ -53,7 +53,18 @@ as $$
    order by i.id;
 $$;
 
--- plan_refunds for every ticket of the orders; an order id that names no order is one row (null, 'unknown_order').
+-- An order id that names no order is one outcome row of its own: (null, 'unknown_order').
+create function ticketing.unknown_orders(p_order_ids bigint[])
+returns table (ticket_id bigint, outcome text)
+language sql stable
+set search_path = ticketing, pg_temp
+as $$
+  select null::bigint, 'unknown_order'
+    from (select distinct u.id from unnest(p_order_ids) u(id)) o
+   where not exists (select 1 from ticketing.orders x where x.id = o.id);
+$$;
+
+-- plan_refunds for every ticket of the orders, and the unknown orders.
 create function ticketing.plan_order_refunds(order_ids bigint[], event_id text)
 returns table (ticket_id bigint, outcome text)
 language sql stable
@@ -65,9 +76,7 @@ as $$
            array(select t.id from ticketing.tickets t where t.order_id = any(plan_order_refunds.order_ids)),
            plan_order_refunds.event_id) p
   union all
-  select null::bigint, 'unknown_order'
-    from (select distinct u.id from unnest(plan_order_refunds.order_ids) u(id)) o
-   where not exists (select 1 from ticketing.orders x where x.id = o.id);
+  select u.ticket_id, u.outcome from ticketing.unknown_orders(plan_order_refunds.order_ids) u;
 $$;
 
 -- The arguments every bulk call shares. The request's event_id is <event_id>:<ticket_id>, at most 200
@@ -176,11 +185,8 @@ begin
   return query
     select r.ticket_id, r.outcome
       from ticketing.record_bulk_refund(v_ticket_ids, request_order_refunds.event_id, request_order_refunds.meta) r
-     where r.ticket_id is not null
     union all
-    select null::bigint, 'unknown_order'
-      from (select distinct u.id from unnest(request_order_refunds.order_ids) u(id)) o
-     where not exists (select 1 from ticketing.orders x where x.id = o.id);
+    select u.ticket_id, u.outcome from ticketing.unknown_orders(request_order_refunds.order_ids) u;
 end $$;
 
 -- One batch of a bulk under the built-in approve policy: up to p_batch_size of the bulk's pending requests

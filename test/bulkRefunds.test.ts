@@ -79,26 +79,16 @@ test("one call: queued, duplicate, unknown and already_<terminal status> per tic
       where r.ticket_id = any($1) and b.id = (select max(id) from ticketing.bulk_refunds) order by r.ticket_id`,
     [[usable, changing]],
   );
-  assert.deepEqual(requests, [
-    {
-      event_id: `concert-1:${usable}`,
-      kind: "refund",
-      status: "pending",
-      meta: { reason: "cancelled" },
-      bulk_event_id: "concert-1",
-      requested: 2,
-      bulk_meta: { reason: "cancelled" },
-    },
-    {
-      event_id: `concert-1:${changing}`,
-      kind: "refund",
-      status: "pending",
-      meta: { reason: "cancelled" },
-      bulk_event_id: "concert-1",
-      requested: 2,
-      bulk_meta: { reason: "cancelled" },
-    },
-  ]);
+  const pending = (ticketId: number) => ({
+    event_id: `concert-1:${ticketId}`,
+    kind: "refund",
+    status: "pending",
+    meta: { reason: "cancelled" },
+    bulk_event_id: "concert-1",
+    requested: 2,
+    bulk_meta: { reason: "cancelled" },
+  });
+  assert.deepEqual(requests, [pending(usable), pending(changing)]);
   const after = await footprint();
   assert.deepEqual([after.requests - before.requests, after.bulks - before.bulks, after.jobs - before.jobs], [2, 1, 1]);
   const jobs = await db.pool.query(`${JOBS_SQL} where t.identifier = 'bulk_refund' order by j.id desc limit 1`);
