@@ -48,7 +48,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
   try {
     await migrate(db.pool, db.connectionString, log);
     const metrics = createMetrics(db.pool);
-    const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env) };
+    const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env, db.pool) };
     // Before the runner: the lifeline must see the worker pool being created (its id is what graphile-worker locks jobs with).
     const events: WorkerEvents = new EventEmitter();
     const lifeline = startLifeline({ connectionString: db.connectionString, log, events, registry: metrics.registry });

@@ -347,7 +347,16 @@ describe("guard and privileges", () => {
       `select p.proname, p.proconfig from pg_proc p join pg_namespace n on n.oid = p.pronamespace
         where n.nspname = 'ticketing' and p.prosecdef`,
     );
-    assert.deepEqual(rows.map((r) => r.proname).sort(), ["redeem_ticket", "request_change", "request_refund"]);
+    assert.deepEqual(rows.map((r) => r.proname).sort(), [
+      "bulk_refund_progress",
+      "plan_order_refunds",
+      "plan_refunds",
+      "redeem_ticket",
+      "request_change",
+      "request_order_refunds",
+      "request_refund",
+      "request_refunds",
+    ]);
     for (const row of rows) assert.ok(row.proconfig.includes("search_path=ticketing, pg_temp"), row.proname);
   });
 });

@@ -11,6 +11,7 @@ import { expireCommand } from "./expire.ts";
 import { jobsDiscardCommand, jobsFailedCommand, jobsRetryCommand } from "./jobs.ts";
 import { migrateCommand } from "./migrate.ts";
 import { actionsCommand } from "./operatorActions.ts";
+import { refundCommand } from "./refund.ts";
 import { requestsRetryCommand } from "./requests.ts";
 import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
@@ -84,6 +85,13 @@ export const commands: Record<string, CommandSpec> = {
     options: {},
     answers: true,
     run: demoCommand,
+  },
+  refund: {
+    synopsis: "--orders FILE|--tickets FILE --event-id ID [--dry-run]",
+    summary: "refund every ticket of the orders / the tickets (one id per line, - for stdin); progress on stderr",
+    options: { orders: { type: "string" }, tickets: { type: "string" }, "event-id": { type: "string" }, ...dryRun },
+    answers: true,
+    run: refundCommand,
   },
   "requests retry": {
     synopsis:

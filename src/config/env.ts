@@ -10,6 +10,10 @@ export const envSchema = z.object({
   NOTIFICATION_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   REFUND_SERVICE_URL: optionalUrl,
   CHANGE_SERVICE_URL: optionalUrl,
+  /** Calls to refund-processing started per second, across every daemon of the database (unset: no limit). */
+  REFUND_SERVICE_RATE: z.coerce.number().positive().max(100_000).optional(),
+  /** Calls to refund-processing in flight at once, across every daemon of the database (unset: no limit). */
+  REFUND_SERVICE_CONCURRENCY: int(1, 10_000).optional(),
   HTTP_PORT: int(0, 65535).default(9464),
   /** Address of the metrics/health endpoints; 0.0.0.0 lets a Prometheus on another host scrape them. */
   HTTP_HOST: z.union([z.ipv4(), z.ipv6(), z.literal("localhost")]).default("127.0.0.1"),

@@ -104,6 +104,29 @@ export function createMetrics(db?: Queryable) {
       "Daemons whose heartbeat is at most 30 s old, across the fleet",
       "select ticketing.live_daemons() as value",
     ),
+    bulkRefundsInProgress: databaseGauge(
+      db,
+      registers,
+      "bulk_refunds_in_progress",
+      "Bulk refunds (event cancellations) not finished yet, as recorded in the database",
+      "select count(*)::int as value from ticketing.bulk_refund_progress(true)",
+    ),
+    bulkRefundTickets: new Gauge({
+      name: "bulk_refund_tickets",
+      help: "Tickets of the unfinished bulk refunds by state: requested = done + failed + remaining",
+      labelNames: ["state"] as const,
+      registers,
+      async collect() {
+        if (!db) return;
+        const { rows } = await db.query<Record<"requested" | "done" | "failed" | "remaining", number>>(
+          `select coalesce(sum(requested), 0)::int as requested, coalesce(sum(done), 0)::int as done,
+                  coalesce(sum(failed), 0)::int as failed, coalesce(sum(remaining), 0)::int as remaining
+             from ticketing.bulk_refund_progress(true)`,
+        );
+        for (const state of ["requested", "done", "failed", "remaining"] as const)
+          this.set({ state }, rows[0]?.[state] ?? 0);
+      },
+    }),
     outboxBacklog: new Gauge({ name: "outbox_backlog", help: "Undelivered outbox events", registers }),
     outboxOldestAge: new Gauge({
       name: "outbox_oldest_undelivered_seconds",
