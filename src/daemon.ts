@@ -40,6 +40,21 @@ export function poolSizeFor(env: Env): number {
   return env.WORKER_CONCURRENCY + 13;
 }
 
+/**
+ * The runner's two throughput levers, safe since graphile-worker 0.18 keeps a named queue's jobs one at a time
+ * with a local queue (graphile/worker#621): fetching several jobs per query, and writing completions (and
+ * failures) back in batches. Jobs in the local queue are locked but not running yet: the lifeline counts them
+ * as held, and a shutdown hands them back.
+ */
+export function runnerThroughput(env: Env): GraphileConfig.WorkerOptions {
+  const localQueueSize = env.WORKER_LOCAL_QUEUE_SIZE ?? env.WORKER_CONCURRENCY * 4;
+  return {
+    ...(localQueueSize > 0 ? { localQueue: { size: localQueueSize } } : {}),
+    completeJobBatchDelay: env.WORKER_BATCH_DELAY_MS,
+    failJobBatchDelay: env.WORKER_BATCH_DELAY_MS,
+  };
+}
+
 export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfig): Promise<Daemon> {
   const schedule = loadSchedule(config);
   const db = await openDatabase(env, log, poolSizeFor(env));
@@ -65,6 +80,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
       gracefulShutdownAbortTimeout: 0,
       pollInterval: 2000,
       logger: graphileLogger(log),
+      preset: { worker: runnerThroughput(env) },
     });
     started.push(runner);
     let running = true;

@@ -15,6 +15,13 @@ export const envSchema = z.object({
   HTTP_HOST: z.union([z.ipv4(), z.ipv6(), z.literal("localhost")]).default("127.0.0.1"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   WORKER_CONCURRENCY: int(1, 64).default(4),
+  /**
+   * Jobs the runner fetches (and locks) at once and hands to its workers without a query each; 0 = off, one
+   * fetch per job. Unset: WORKER_CONCURRENCY * 4.
+   */
+  WORKER_LOCAL_QUEUE_SIZE: int(0, 1000).optional(),
+  /** Completions and failures within this many ms are written back in one statement; -1 = one statement each. */
+  WORKER_BATCH_DELAY_MS: int(-1, 1000).default(10),
   /** Tickets expire this many seconds after valid_end (card: none by default). */
   EXPIRE_GRACE_SECONDS: int(0, 30 * 86400).default(0),
   /** Timeout of one call to refund-processing, the change service or notification-orchestrator. */
