@@ -41,15 +41,15 @@ export function poolSizeFor(env: Env): number {
 }
 
 /**
- * The runner's two throughput levers, safe since graphile-worker 0.18 keeps a named queue's jobs one at a time
- * with a local queue (graphile/worker#621): fetching several jobs per query, and writing completions (and
- * failures) back in batches. Jobs in the local queue are locked but not running yet: the lifeline counts them
- * as held, and a shutdown hands them back.
+ * The runner's two throughput levers: writing completions (and failures) back in batches, on by default; and
+ * fetching several jobs per query into a local queue, safe since graphile-worker 0.18 keeps a named queue's jobs
+ * one at a time there (graphile/worker#621), off by default because a busy runner keeps filling it (env.ts).
+ * Jobs in the local queue are locked but not running yet: the lifeline counts them as held, and a shutdown
+ * hands them back.
  */
 export function runnerThroughput(env: Env): GraphileConfig.WorkerOptions {
-  const localQueueSize = env.WORKER_LOCAL_QUEUE_SIZE ?? env.WORKER_CONCURRENCY * 4;
   return {
-    ...(localQueueSize > 0 ? { localQueue: { size: localQueueSize } } : {}),
+    ...(env.WORKER_LOCAL_QUEUE_SIZE > 0 ? { localQueue: { size: env.WORKER_LOCAL_QUEUE_SIZE } } : {}),
     completeJobBatchDelay: env.WORKER_BATCH_DELAY_MS,
     failJobBatchDelay: env.WORKER_BATCH_DELAY_MS,
   };
