@@ -18,7 +18,7 @@ async function startSink() {
   let requests = 0;
   const server = http.createServer((req, res) => {
     requests += 1;
-    const id = req.headers["x-ticketing-event-id"];
+    const id = req.headers["webhook-id"];
     if (typeof id === "string") seen.add(id);
     req.resume();
     req.on("end", () => res.writeHead(204).end());
@@ -65,7 +65,7 @@ export async function deliveryBenchmark(
     return await using(await freshDatabase(server, "delivery"), async (db) => {
       const daemon = await startDaemonProcess(db.url, {
         NOTIFICATION_URL: sink.url,
-        NOTIFICATION_SECRET: "bench-secret-0123456789",
+        NOTIFICATION_SECRET: "whsec_YmVuY2gtc2VjcmV0LTAxMjM0NTY3ODktYWJjZGVm",
       });
       try {
         // The daemon's footprint before any event: what the dispatcher adds is the peak minus this.
