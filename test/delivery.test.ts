@@ -322,7 +322,7 @@ describe("delivery to NOTIFICATION_URL", () => {
         await waitFor("events delivered", () => allPublished(db));
         const ticketEvent = stub.requests.find((r) => cloudEvent(r).type === "ticket.used");
         assert.ok(ticketEvent);
-        assert.ok(ticketEvent.body.includes(`"subject": "ticket/${ticketId}"`), ticketEvent.body);
+        assert.ok(ticketEvent.body.includes(`"subject":"ticket/${ticketId}"`), ticketEvent.body);
         assert.ok(ticketEvent.body.includes(`"ticket_id": ${ticketId}`), "the raw body carries the exact id");
         assert.ok(ticketEvent.body.includes(`"order_id": ${orderId}`));
         assert.ok(stub.requests.every((r) => cloudEvent(r).source === "https://tickets.example/lifecycle"));
