@@ -60,7 +60,6 @@ $$;
 create function ticketing.set_aside_outbox_event(p_id bigint, p_error text, p_backoff_base_ms float8, p_backoff_max_ms float8)
 returns void
 language plpgsql
-security definer
 set search_path = ticketing, pg_temp
 as $$
 declare
@@ -114,7 +113,6 @@ end $$;
 create function ticketing.claim_outbox(p_limit integer, p_source text, p_backoff_base_ms float8, p_backoff_max_ms float8)
 returns setof ticketing.outbox_delivery
 language plpgsql
-security definer
 set search_path = ticketing, pg_temp
 set enable_sort = off
 set enable_incremental_sort = off
@@ -162,7 +160,6 @@ create function ticketing.record_outbox_outcomes(
   p_backoff_base_ms float8, p_backoff_max_ms float8)
 returns void
 language plpgsql
-security definer
 set search_path = ticketing, pg_temp
 as $$
 declare
@@ -226,7 +223,6 @@ $$;
 create function ticketing.publish_outbox_by_notify(p_limit integer, p_source text, p_backoff_base_ms float8, p_backoff_max_ms float8)
 returns integer
 language plpgsql
-security definer
 set search_path = ticketing, pg_temp
 as $$
 declare
@@ -268,7 +264,6 @@ end $$;
 create function ticketing.prune_outbox(p_retention_hours integer, p_chunk integer)
 returns integer
 language sql
-security definer
 set search_path = ticketing, pg_temp
 as $$
   with pruned as (
