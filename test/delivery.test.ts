@@ -888,6 +888,12 @@ describe("without NOTIFICATION_URL", () => {
         assert.equal(bigEvent.datacontenttype, undefined);
         assert.equal(bigEvent.id, rows.find((r) => r.ticket_id === String(big))?.event_id);
         assert.equal(bigEvent.sequence, "0000000000000000001");
+        const parsed = HTTP.toEvent({
+          headers: { "content-type": "application/cloudevents+json" },
+          body: JSON.stringify(bigEvent),
+        }) as CloudEvent;
+        assert.ok(parsed.validate(), "still a valid CloudEvent");
+        assert.equal(parsed.dataomitted, true);
         for (const event of heard.filter((e) => e !== bigEvent)) {
           assert.equal(event.dataomitted, undefined);
           assert.ok(event.data);
