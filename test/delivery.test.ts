@@ -736,7 +736,10 @@ describe("the claim's plan", () => {
    * as auto_explain reports nested statements, custom or generic; and the ids it claimed.
    */
   const claimInside = async (db: TestDatabase, planCacheMode: "force_custom_plan" | "force_generic_plan") => {
-    const client = new pg.Client({ connectionString: db.url });
+    // LOAD 'auto_explain' needs a superuser: the test cluster's admin, on this test's database.
+    const adminUrl = new URL(process.env.TEST_ADMIN_URL ?? db.url);
+    adminUrl.pathname = `/${db.name}`;
+    const client = new pg.Client({ connectionString: adminUrl.toString() });
     await client.connect();
     const plans: PlanNode[] = [];
     client.on("notice", (notice) => {
