@@ -3,9 +3,11 @@
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type pg from "pg";
+import { asEngine } from "../test/support/engine.ts";
 import { startDaemonProcess } from "./support/childProcess.ts";
 import { startCpuMeter } from "./support/cpu.ts";
-import type { Row } from "./support/report.ts";
+import { percentile, type Row } from "./support/report.ts";
 import { type BenchServer, freshDatabase, using } from "./support/server.ts";
 
 const POLL_MS = 50;
@@ -18,7 +20,7 @@ async function startSink() {
   let requests = 0;
   const server = http.createServer((req, res) => {
     requests += 1;
-    const id = req.headers["x-ticketing-event-id"];
+    const id = req.headers["webhook-id"];
     if (typeof id === "string") seen.add(id);
     req.resume();
     req.on("end", () => res.writeHead(204).end());
@@ -54,7 +56,108 @@ const ownCpuSeconds = () => {
   return (usage.user + usage.system) / 1e6;
 };
 
-export async function deliveryBenchmark(
+/** One ticket event per ticket, shaped like the state machine's, committed in one transaction (planted as the engine). */
+const insertTicketEvents = (pool: pg.Pool, count: number) =>
+  asEngine(
+    pool,
+    `insert into ticketing.outbox (event_id, type, ticket_id, order_id, seq, payload)
+     select format('ticket:%s:1', g), 'ticket.expired', g, (g - 1) / 4 + 1, 1,
+            jsonb_build_object('ticket_id', g, 'order_id', (g - 1) / 4 + 1, 'seq', 1, 'prev_status', 'usable',
+                               'status', 'expired', 'valid_end', now() - interval '1 day', 'cause_event_id', 'expire',
+                               'event', 'expire_tickets', 'meta', '{}'::jsonb, 'occurred_at', clock_timestamp())
+       from generate_series(1, $1::int) g`,
+    [count],
+  );
+
+const CLAIM_BATCH = 500;
+
+/**
+ * The claim alone, before and after it moved into a function, in one run on one backlog: `rounds` claims
+ * of 500 events, each in a transaction rolled back (so every claim sees the same backlog), alternating
+ * between ticketing.claim_outbox and its own statement run bare the way the dispatcher used to run it (a
+ * named prepared statement under the same planner settings, `set local`). The bare statement is read
+ * from the function itself, so the two can never drift apart.
+ */
+async function claimBenchmark(
+  server: BenchServer,
+  backlog: number,
+  rounds: number,
+  progress: (message: string) => void,
+) {
+  progress(
+    `delivery claim: ${rounds} claims of ${CLAIM_BATCH} from ${backlog} undelivered events, function vs bare statement`,
+  );
+  return using(await freshDatabase(server, "claim"), async (db) => {
+    await insertTicketEvents(db.pool, backlog);
+    await db.pool.query("analyze ticketing.outbox");
+    const { rows } = await db.pool.query<{ body: string; config: string[] }>(
+      "select prosrc as body, proconfig as config from pg_proc where proname = 'claim_outbox' and pronamespace = 'ticketing'::regnamespace",
+    );
+    const fn = rows[0];
+    const statement = /return query([\s\S]*);\s*end\s*$/.exec(fn?.body ?? "")?.[1];
+    if (!fn || !statement) throw new Error("ticketing.claim_outbox's statement not found");
+    const bare = statement.replaceAll("p_limit", "$1").replaceAll("p_source", "$2");
+    const settings = fn.config
+      .filter((c) => !c.startsWith("search_path="))
+      .map((c) => `set local ${c.replace("=", " = ")}`)
+      .join("; ");
+    const client = await db.pool.connect();
+    const times: Record<"function" | "bare", number[]> = { function: [], bare: [] };
+    try {
+      const claimOnce = async (kind: "function" | "bare") => {
+        const started = performance.now();
+        await client.query("begin");
+        if (kind === "bare") {
+          await client.query(settings);
+          await client.query({ name: "bare-claim", text: bare, values: [CLAIM_BATCH, "/bench"] });
+        } else {
+          await client.query({
+            name: "function-claim",
+            text: "select * from ticketing.claim_outbox($1, $2, 1000, 3600000)",
+            values: [CLAIM_BATCH, "/bench"],
+          });
+        }
+        await client.query("rollback");
+        times[kind].push(performance.now() - started);
+      };
+      // Warm-up: both plans made and cached, the backlog in shared buffers.
+      for (let i = 0; i < 10; i++) for (const kind of ["bare", "function"] as const) await claimOnce(kind);
+      times.bare = [];
+      times.function = [];
+      for (let i = 0; i < rounds; i++) for (const kind of ["bare", "function"] as const) await claimOnce(kind);
+    } finally {
+      client.release();
+    }
+    const row = (kind: "function" | "bare", label: string): Row => {
+      const sorted = [...times[kind]].sort((a, b) => a - b);
+      const seconds = sorted.reduce((sum, ms) => sum + ms, 0) / 1000;
+      return {
+        benchmark: "delivery claim",
+        case: label,
+        count: rounds * CLAIM_BATCH,
+        unit: "events",
+        seconds,
+        perSecond: (rounds * CLAIM_BATCH) / seconds,
+        p50Ms: percentile(sorted, 50),
+        p99Ms: percentile(sorted, 99),
+      };
+    };
+    const baseline = row("bare", "bare statement (as before)");
+    const inFunction = row("function", "ticketing.claim_outbox");
+    return [
+      { ...baseline, ratio: 1 },
+      {
+        ...inFunction,
+        ratio: inFunction.perSecond / baseline.perSecond,
+        target: ">= 0.9x",
+        met: inFunction.perSecond / baseline.perSecond >= 0.9,
+        note: `one claim of ${CLAIM_BATCH} (begin, claim, rollback) from ${backlog} undelivered events`,
+      },
+    ];
+  });
+}
+
+async function httpDeliveryBenchmark(
   server: BenchServer,
   count: number,
   progress: (message: string) => void,
@@ -65,7 +168,7 @@ export async function deliveryBenchmark(
     return await using(await freshDatabase(server, "delivery"), async (db) => {
       const daemon = await startDaemonProcess(db.url, {
         NOTIFICATION_URL: sink.url,
-        NOTIFICATION_SECRET: "bench-secret-0123456789",
+        NOTIFICATION_SECRET: "whsec_YmVuY2gtc2VjcmV0LTAxMjM0NTY3ODktYWJjZGVm",
       });
       try {
         // The daemon's footprint before any event: what the dispatcher adds is the peak minus this.
@@ -76,15 +179,7 @@ export async function deliveryBenchmark(
         const started = performance.now();
         // One ticket event per ticket, shaped like the state machine's, committed in one transaction.
         const insertStarted = performance.now();
-        await db.pool.query(
-          `insert into ticketing.outbox (event_id, type, ticket_id, order_id, seq, payload)
-           select format('ticket:%s:1', g), 'ticket.expired', g, (g - 1) / 4 + 1, 1,
-                  jsonb_build_object('ticket_id', g, 'order_id', (g - 1) / 4 + 1, 'seq', 1, 'prev_status', 'usable',
-                                     'status', 'expired', 'valid_end', now() - interval '1 day', 'cause_event_id', 'expire',
-                                     'event', 'expire_tickets', 'meta', '{}'::jsonb, 'occurred_at', clock_timestamp())
-             from generate_series(1, $1::int) g`,
-          [count],
-        );
+        await insertTicketEvents(db.pool, count);
         // Part of the timed run (the dispatcher cannot start before this commit), shown apart.
         const insertSeconds = (performance.now() - insertStarted) / 1000;
         let lastDistinct = 0;
@@ -143,4 +238,14 @@ export async function deliveryBenchmark(
   } finally {
     await sink.close();
   }
+}
+
+/** The daemon's delivery end to end, then its claim alone (after, so its backlog's writes cost the first nothing). */
+export async function deliveryBenchmark(
+  server: BenchServer,
+  count: number,
+  progress: (message: string) => void,
+): Promise<Row[]> {
+  const delivery = await httpDeliveryBenchmark(server, count, progress);
+  return [...delivery, ...(await claimBenchmark(server, count, 200, progress))];
 }

@@ -87,8 +87,17 @@ describe("lifecycle YAML", () => {
 });
 
 describe("environment", () => {
+  test("a Standard Webhooks secret (whsec_ and the base64 of 24-64 bytes) is accepted", () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+    assert.equal(loadEnv({ NOTIFICATION_SECRET: secret }).NOTIFICATION_SECRET, secret);
+    assert.throws(
+      () => loadEnv({ NOTIFICATION_SECRET: `whsec_${Buffer.alloc(65, 7).toString("base64")}` }),
+      ConfigError,
+    );
+  });
   test("defaults", () => {
     const env = loadEnv({});
+    assert.equal(env.CLOUDEVENTS_SOURCE, "/ticket-lifecycle-daemon");
     assert.equal(env.HTTP_PORT, 9464);
     assert.equal(env.WORKER_CONCURRENCY, 4);
     assert.equal(env.DATABASE_URL, undefined);
@@ -101,6 +110,11 @@ describe("environment", () => {
     ["DATABASE_URL", "mysql://x"],
     ["NOTIFICATION_URL", "not a url"],
     ["NOTIFICATION_SECRET", "short"],
+    // The secret form of the webhook's first version: no longer accepted.
+    ["NOTIFICATION_SECRET", "s3cret-signing-key-for-tests-0123456789"],
+    ["NOTIFICATION_SECRET", "whsec_c2hvcnQta2V5"],
+    ["NOTIFICATION_SECRET", "whsec_not base64 at all!"],
+    ["CLOUDEVENTS_SOURCE", "a source with spaces"],
   ] as const) {
     test(`${key}=${value} is a one-line error naming ${key} and not echoing the value`, () => {
       assert.throws(

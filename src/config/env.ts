@@ -7,7 +7,23 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 export const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   NOTIFICATION_URL: optionalUrl,
-  NOTIFICATION_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  /**
+   * Standard Webhooks signing key: "whsec_" and the base64 of 24 to 64 random bytes (the spec's advice).
+   * Refused with a message that never echoes it.
+   */
+  NOTIFICATION_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "must be whsec_ followed by base64 (a Standard Webhooks secret)")
+    .refine((value) => {
+      const bytes = Buffer.from(value.slice("whsec_".length), "base64").length;
+      return bytes >= 24 && bytes <= 64;
+    }, "must decode to 24-64 bytes after whsec_")
+    .optional(),
+  /** The CloudEvents `source` of every event: a URI-reference naming this deployment. */
+  CLOUDEVENTS_SOURCE: z
+    .string()
+    .regex(/^[^\s"<>\\^`{|}]+$/, "must be a URI-reference (no spaces, quotes or brackets)")
+    .default("/ticket-lifecycle-daemon"),
   REFUND_SERVICE_URL: optionalUrl,
   CHANGE_SERVICE_URL: optionalUrl,
   /** Calls to refund-processing started per second, across every daemon of the database (unset: no limit). */

@@ -4,9 +4,11 @@ export interface BackoffPolicy {
 }
 
 /**
- * Delay before the next attempt of an event that has now failed `failures` times: doubling from baseMs,
- * capped at maxMs, then scaled by a random factor in [0.5, 1) so events that failed together (a sink
- * outage) do not all come back in the same instant.
+ * Delay before the next try of something that has now failed `failures` times in a row (a dispatcher
+ * round against a database that went away, the LISTEN connection): doubling from baseMs, capped at maxMs,
+ * then scaled by a random factor in [0.5, 1) so what failed together does not all come back in the same
+ * instant. An outbox event's own retry delay follows the same rule in SQL (ticketing.outbox_retry_delay),
+ * where its attempts are counted.
  */
 export function retryDelayMs(failures: number, policy: BackoffPolicy, random: () => number = Math.random): number {
   const exponent = Math.min(Math.max(failures - 1, 0), 40);

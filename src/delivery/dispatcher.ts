@@ -10,7 +10,7 @@ import type { Logger } from "../logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { every } from "../periodic.ts";
 import { retryDelayMs } from "./backoff.ts";
-import { BEGIN_CLAIM_TRANSACTION, claimEvents } from "./claimEvents.ts";
+import { type ClaimSettings, claimEvents } from "./claimEvents.ts";
 import { deliverInOrder } from "./deliverInOrder.ts";
 import { createHttpSink, type HttpSink } from "./httpSink.ts";
 import { publishByNotify } from "./notifySink.ts";
@@ -50,7 +50,10 @@ export const dispatcherOptionsSchema = z.object({
   lingerMs: z.number().int().min(0).max(1_000).default(20),
   /** Longest sleep between rounds when no notification comes. */
   pollIntervalMs: ms(3_600_000).default(5_000),
-  /** First retry delay of a failed event; it doubles per failure up to backoffMaxMs (jittered). */
+  /**
+   * First retry delay of a failed event; it doubles per failure up to backoffMaxMs (jittered). A 429's or
+   * 503's Retry-After pushes the next attempt later still, up to backoffMaxMs.
+   */
   backoffBaseMs: ms(3_600_000).default(1_000),
   backoffMaxMs: ms(86_400_000).default(3_600_000),
   /** How often delivered events older than OUTBOX_RETENTION_HOURS are deleted, and how many per statement. */
@@ -76,6 +79,7 @@ export function startDispatcher(
   const { pool, env, metrics } = deps;
   const log = deps.log.child({ component: "outbox" });
   const backoff = { baseMs: opts.backoffBaseMs, maxMs: Math.max(opts.backoffMaxMs, opts.backoffBaseMs) };
+  const settings: ClaimSettings = { source: env.CLOUDEVENTS_SOURCE, backoff };
   const sink: HttpSink | undefined = env.NOTIFICATION_URL
     ? createHttpSink({
         url: env.NOTIFICATION_URL,
@@ -96,45 +100,46 @@ export function startDispatcher(
     let failed: unknown;
     try {
       rounds += 1;
-      await client.query(BEGIN_CLAIM_TRANSACTION);
-      const events = await claimEvents(client, opts.batchSize, sink ? "http" : "notify");
+      if (!sink) {
+        // One statement, its own transaction: the claim, the notifications and the outcomes commit together.
+        const published = await publishByNotify(client, opts.batchSize, settings);
+        metrics.eventsDelivered.inc(published);
+        return { claimed: published, tried: published };
+      }
+      await client.query("begin");
+      const events = await claimEvents(client, opts.batchSize, settings);
       if (events.length === 0) {
         await client.query("commit");
         return { claimed: 0, tried: 0 };
       }
-      if (!sink) {
-        await publishByNotify(client, events);
-        await client.query("commit");
-        metrics.eventsDelivered.inc(events.length);
-        return { claimed: events.length, tried: events.length };
-      }
       const outcome = await deliverInOrder(events, (event) => sink.deliver(event), opts.concurrency, isStopping);
-      const failures: FailedDelivery[] = outcome.failed.map(({ event, error }) => ({
-        id: event.id,
-        error,
-        retryInMs: retryDelayMs(event.attempts + 1, backoff),
-      }));
+      const failures: FailedDelivery[] = outcome.failed.map(({ event, error, kind, retryAfterMs }) =>
+        retryAfterMs === undefined
+          ? { id: event.id, error, kind }
+          : { id: event.id, error, kind, notBeforeMs: Math.min(retryAfterMs, backoff.maxMs) },
+      );
       await recordOutcomes(
         client,
         outcome.delivered.map((e) => e.id),
         failures,
+        backoff,
       );
       await client.query("commit");
       metrics.eventsDelivered.inc(outcome.delivered.length);
       metrics.deliveryFailures.inc(failures.length);
-      for (const [i, { event, error }] of outcome.failed.entries()) {
-        log.warn(
-          {
-            eventId: event.eventId,
-            type: event.type,
-            ticketId: event.ticketId,
-            orderId: event.orderId,
-            attempts: event.attempts + 1,
-            error,
-            retryInMs: failures[i]?.retryInMs,
-          },
-          "event delivery failed; will retry",
-        );
+      for (const { event, error, kind } of outcome.failed) {
+        if (kind === "gone") metrics.deliveryGone.inc();
+        const fields = {
+          eventId: event.eventId,
+          type: event.type,
+          ticketId: event.ticketId,
+          orderId: event.orderId,
+          attempts: event.attempts + 1,
+          error,
+        };
+        if (kind === "poison") log.error(fields, "event cannot be sent; set aside, retried with backoff");
+        else if (kind === "gone") log.error(fields, "notification endpoint answered 410 Gone; will retry");
+        else log.warn(fields, "event delivery failed; will retry");
       }
       return { claimed: events.length, tried: outcome.delivered.length + outcome.failed.length };
     } catch (error) {

@@ -1,8 +1,12 @@
 import { type Dispatcher, Pool } from "undici";
 import type { OutboxEvent } from "./claimEvents.ts";
-import { signatureHeaders } from "./signature.ts";
+import { signatureHeaders, signingKey } from "./signature.ts";
 
-export type DeliveryResult = { ok: true } | { ok: false; error: string };
+/**
+ * A failed attempt says why: `gone` is a 410 (the receiver says the endpoint is no more: an alert), and
+ * `retryAfterMs` is a 429's or 503's Retry-After, the soonest the receiver wants the next attempt.
+ */
+export type DeliveryResult = { ok: true } | { ok: false; error: string; gone?: boolean; retryAfterMs?: number };
 
 export interface HttpSink {
   deliver(event: OutboxEvent): Promise<DeliveryResult>;
@@ -12,7 +16,7 @@ export interface HttpSink {
 
 export interface HttpSinkOptions {
   url: string;
-  /** NOTIFICATION_SECRET: signs every request when set. */
+  /** NOTIFICATION_SECRET (whsec_...): signs every request when set. */
   secret: string | undefined;
   timeoutMs: number;
   /** Connections kept open to the sink: one per delivery in flight. */
@@ -25,9 +29,23 @@ const ERROR_BODY_CHARS = 200;
 class DeadlineExceeded extends Error {}
 
 /**
- * POSTs events to notification-orchestrator. Any 2xx is delivered; any other status, a network error or
- * no complete answer within timeoutMs is a failure. Error texts never carry the URL (it may hold a
- * token) nor the secret.
+ * Milliseconds a Retry-After header asks to wait: delay-seconds or an HTTP-date; undefined when absent or
+ * unreadable (then only the backoff applies).
+ */
+export function retryAfterMs(header: string | undefined, nowMs = Date.now()): number | undefined {
+  if (header === undefined) return undefined;
+  const value = header.trim();
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/**
+ * POSTs events to notification-orchestrator as CloudEvents in structured mode, signed per Standard
+ * Webhooks. Any 2xx is delivered; any other status (a redirect too), a network error or no complete
+ * answer within timeoutMs is a failure. Error texts never carry the URL (it may hold a token) nor the
+ * secret. A send that throws (a message no request can carry) is not caught here: the dispatcher sets
+ * that event aside as poison.
  *
  * undici's Pool, not node:http: measured on this project's 2-core machine it spends about a third of the
  * CPU per request (about 85 against 255 µs with node:http's Agent and a per-request AbortSignal.timeout),
@@ -46,6 +64,7 @@ export function createHttpSink(options: HttpSinkOptions): HttpSink {
   // undici's own headers and body timeouts are off: the deadline below covers the whole exchange, and
   // their coarse timers keep every request's objects alive for up to a second, which made the daemon
   // promote about twice as much garbage to the old generation (its peak RSS) per event.
+  const key = options.secret ? signingKey(options.secret) : undefined;
   const pool = new Pool(target.origin, {
     connections: options.maxSockets,
     pipelining: 1,
@@ -55,18 +74,18 @@ export function createHttpSink(options: HttpSinkOptions): HttpSink {
   });
 
   const deliver = (event: OutboxEvent) =>
-    new Promise<DeliveryResult>((resolve) => {
+    new Promise<DeliveryResult>((resolve, reject) => {
       const headers: Record<string, string> = {
-        "content-type": "application/json",
+        "content-type": "application/cloudevents+json",
         "idempotency-key": event.eventId,
-        "x-ticketing-event-id": event.eventId,
+        ...signatureHeaders(key, event.eventId, event.message),
       };
       if (authorization) headers.authorization = authorization;
-      if (options.secret) Object.assign(headers, signatureHeaders(options.secret, event.message));
 
       let settled = false;
       let controller: Dispatcher.DispatchController | undefined;
       let status = 0;
+      let retryAfter: string | undefined;
       let text = "";
       const settle = (result: DeliveryResult) => {
         if (settled) return;
@@ -89,23 +108,39 @@ export function createHttpSink(options: HttpSinkOptions): HttpSink {
             controller = requestController;
             if (settled) requestController.abort(new DeadlineExceeded());
           },
-          onResponseStart(_controller, statusCode) {
+          onResponseStart(_controller, statusCode, responseHeaders) {
             status = statusCode;
+            if (statusCode === 429 || statusCode === 503) {
+              const value = responseHeaders["retry-after"];
+              retryAfter = Array.isArray(value) ? value[0] : value;
+            }
           },
           onResponseData(_controller, chunk) {
             // Only a failure's answer is kept, and only its start: it goes into last_error.
             if ((status < 200 || status >= 300) && text.length < ERROR_BODY_CHARS) text += chunk.toString("utf8");
           },
           onResponseEnd() {
-            settle(
-              status >= 200 && status < 300
-                ? { ok: true }
-                : { ok: false, error: `answered ${status}: ${text.slice(0, ERROR_BODY_CHARS)}` },
-            );
+            if (status >= 200 && status < 300) return settle({ ok: true });
+            const failure: DeliveryResult = {
+              ok: false,
+              error: `answered ${status}: ${text.slice(0, ERROR_BODY_CHARS)}`,
+            };
+            if (status === 410) failure.gone = true;
+            const wait = retryAfterMs(retryAfter);
+            if (wait !== undefined) failure.retryAfterMs = wait;
+            settle(failure);
           },
           onResponseError(_controller, error) {
+            const code = (error as { code?: string }).code;
+            // A request undici refuses to send (a header no HTTP request can carry) fails the same way on
+            // every attempt: the event itself is the problem, and the dispatcher sets it aside.
+            if (code === "UND_ERR_INVALID_ARG" && !settled) {
+              settled = true;
+              clearTimeout(timer);
+              return reject(error);
+            }
             // A connection cut before the answer was complete is a failure too: the event is not delivered.
-            settle({ ok: false, error: `${(error as { code?: string }).code ?? error.name}: ${error.message}` });
+            settle({ ok: false, error: `${code ?? error.name}: ${error.message}` });
           },
         },
       );

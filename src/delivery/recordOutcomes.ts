@@ -1,30 +1,38 @@
 import type { Queryable } from "../sql/queryable.ts";
+import type { BackoffPolicy } from "./backoff.ts";
+import type { FailureKind } from "./deliverInOrder.ts";
 
 export interface FailedDelivery {
   id: string;
   error: string;
-  retryInMs: number;
+  kind: FailureKind;
+  /** The soonest the next attempt may be (a bounded Retry-After); the backoff applies when it is later. */
+  notBeforeMs?: number;
 }
 
 /**
- * A round's outcomes, one set-based statement each, in the claiming transaction: delivered events get
- * published_at; failed ones count the attempt, keep the error and wait for their next attempt. Nothing
- * is ever given up on: a failing event stays undelivered and is retried until it goes through.
+ * A round's outcomes in the claiming transaction, one call (ticketing.record_outbox_outcomes): delivered
+ * events get published_at; failed ones count the attempt, keep the error and wait for their next attempt;
+ * a 410 raises the delivery_gone alert, a poison sets its event aside with an alert naming it.
  */
-export async function recordOutcomes(db: Queryable, deliveredIds: string[], failures: FailedDelivery[]): Promise<void> {
-  if (deliveredIds.length > 0) {
-    await db.query("update ticketing.outbox set published_at = clock_timestamp() where id = any($1::bigint[])", [
+export async function recordOutcomes(
+  db: Queryable,
+  deliveredIds: string[],
+  failures: FailedDelivery[],
+  backoff: BackoffPolicy,
+): Promise<void> {
+  await db.query({
+    name: "ticketing-outbox-record",
+    text: "select ticketing.record_outbox_outcomes($1, $2, $3, $4, $5, $6, $7)",
+    values: [
       deliveredIds,
-    ]);
-  }
-  if (failures.length > 0) {
-    await db.query(
-      `update ticketing.outbox o
-          set attempts = o.attempts + 1, last_error = f.error,
-              next_attempt_at = clock_timestamp() + f.retry_in_ms * interval '1 millisecond'
-         from unnest($1::bigint[], $2::text[], $3::float8[]) as f(id, error, retry_in_ms)
-        where o.id = f.id`,
-      [failures.map((f) => f.id), failures.map((f) => f.error.slice(0, 2000)), failures.map((f) => f.retryInMs)],
-    );
-  }
+      failures.map((f) => f.id),
+      // A receiver's answer may hold a NUL, which no PostgreSQL text can: it would fail the whole round.
+      failures.map((f) => f.error.replaceAll("\0", "")),
+      failures.map((f) => f.notBeforeMs ?? null),
+      failures.map((f) => f.kind),
+      backoff.baseMs,
+      backoff.maxMs,
+    ],
+  });
 }

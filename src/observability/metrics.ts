@@ -139,6 +139,11 @@ export function createMetrics(db?: Queryable) {
       help: "Failed delivery attempts",
       registers,
     }),
+    deliveryGone: new Counter({
+      name: "event_delivery_gone_total",
+      help: "Delivery attempts the notification endpoint answered 410 Gone",
+      registers,
+    }),
   };
 }
 

@@ -8,6 +8,7 @@ import { createLogger } from "../../src/logger.ts";
 import { startJobCleaner } from "../../src/maintenance/jobCleaner.ts";
 import { startTestDaemon, waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { asEngine } from "../support/engine.ts";
 import { createOrder } from "../support/fixtures.ts";
 import { scalar } from "../support/reliability.ts";
 
@@ -101,14 +102,19 @@ test("delivered events are pruned after OUTBOX_RETENTION_HOURS, undelivered ones
   const { ticketIds } = await createOrder(db.pool, 3);
   for (const t of ticketIds) await db.pool.query("select ticketing.redeem_ticket($1, $2)", [t, `retention-${t}`]);
   const [oldDelivered, recentDelivered, oldUndelivered] = ticketIds;
-  await db.pool.query(
+  // Ages no API writes: planted as the engine role.
+  await asEngine(
+    db.pool,
     "update ticketing.outbox set published_at = now() - interval '2 hours', created_at = now() - interval '3 hours' where ticket_id = $1",
     [oldDelivered],
   );
-  await db.pool.query("update ticketing.outbox set published_at = now() - interval '10 minutes' where ticket_id = $1", [
-    recentDelivered,
-  ]);
-  await db.pool.query(
+  await asEngine(
+    db.pool,
+    "update ticketing.outbox set published_at = now() - interval '10 minutes' where ticket_id = $1",
+    [recentDelivered],
+  );
+  await asEngine(
+    db.pool,
     "update ticketing.outbox set published_at = null, created_at = now() - interval '30 days' where ticket_id = $1",
     [oldUndelivered],
   );

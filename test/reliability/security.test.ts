@@ -266,7 +266,7 @@ describe("HTTP endpoints", () => {
     await db.pool.query("select ticketing.redeem_ticket($1, 'very-private-event-id')", [ticketIds[0]]);
     const daemon = await startTestDaemon(db, {
       HTTP_PORT: String(port),
-      NOTIFICATION_SECRET: "s3cret-signing-key-0123456789",
+      NOTIFICATION_SECRET: "whsec_czNjcmV0LXNpZ25pbmcta2V5LTAxMjM0NTY3ODk=",
     });
     try {
       const get = (p: string, method = "GET") => fetch(`http://127.0.0.1:${port}${p}`, { method });
@@ -295,7 +295,9 @@ describe("HTTP endpoints", () => {
       }
       const metrics = await (await get("/metrics")).text();
       // (A server with trust authentication has no password to leak.)
-      for (const secret of ["very-private-event-id", new URL(db.url).password, "s3cret-signing-key"].filter(Boolean)) {
+      for (const secret of ["very-private-event-id", new URL(db.url).password, "czNjcmV0LXNpZ25pbmcta2V5"].filter(
+        Boolean,
+      )) {
         assert.ok(!metrics.includes(secret), `/metrics shows ${secret}`);
       }
       for (const address of externalAddresses())
@@ -334,7 +336,7 @@ describe("the embedded PostgreSQL", () => {
   });
 
   test("secrets never reach the logs: database password, webhook secret", async () => {
-    const secret = "webhook-signing-secret-never-logged";
+    const secret = "whsec_d2ViaG9vay1zaWduaW5nLXNlY3JldC1uZXZlci1sb2dnZWQ=";
     const password = new URL(own.url).password;
     const sink = await startHttpStub((_, i) => ({ status: i < 2 ? 500 : 200 }));
     await own.pool.query("insert into ticketing.orders (id) values (1)");
@@ -366,7 +368,7 @@ describe("the embedded PostgreSQL", () => {
     }
     const output = daemon.lines.join("\n");
     assert.ok(daemon.lines.length > 10);
-    assert.ok(!output.includes(secret), "NOTIFICATION_SECRET in the logs");
+    assert.ok(!output.includes(secret.slice("whsec_".length)), "NOTIFICATION_SECRET in the logs");
     assert.ok(!output.includes(password), "the database password in the logs");
     assert.ok(!output.includes(encodeURIComponent(password)), "the database password (URL-encoded) in the logs");
   });

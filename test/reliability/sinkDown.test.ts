@@ -24,7 +24,7 @@ let refused = 0;
 before(async () => {
   db = await createTestDatabase();
   sink = await startHttpStub((request) => {
-    const eventId = request.headers["x-ticketing-event-id"];
+    const eventId = request.headers["webhook-id"];
     if (!up || typeof eventId !== "string") {
       refused += 1;
       return { status: 503 };

@@ -9,7 +9,7 @@ export interface StubRequest {
   json: unknown;
 }
 
-export type StubAnswer = { status: number; body?: unknown; delayMs?: number };
+export type StubAnswer = { status: number; body?: unknown; delayMs?: number; headers?: Record<string, string> };
 
 /**
  * A real HTTP server on 127.0.0.1 standing in for refund-processing, the change service or
@@ -32,7 +32,7 @@ export async function startHttpStub(answer: (request: StubRequest, index: number
     const reply = await answer(request, index);
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     const payload = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body ?? {});
-    res.writeHead(reply.status, { "content-type": "application/json" }).end(payload);
+    res.writeHead(reply.status, { "content-type": "application/json", ...reply.headers }).end(payload);
   };
   // A caller that goes away mid-request (its timeout, a killed daemon) is the test's doing, not a failure.
   const server = http.createServer((req, res) => {
