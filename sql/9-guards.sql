@@ -297,6 +297,36 @@ begin
         graphile_worker._private_tasks to ticketing_enqueuer;
 end $$;
 
+-- Writes the daemon's maintenance and commands made with raw SQL before, now functions like every other write.
+
+-- `ticket-lifecycle expire` (and the demo): the sweep the schedule queues, due now. The job key keeps one
+-- queued sweep however often it is asked for. Returns the job's id.
+create function ticketing.queue_sweep(p_batch_size integer default 200) returns bigint
+language sql
+set search_path = ticketing, pg_temp
+as $$
+  select j.id from graphile_worker.add_job('expire_tickets', json_build_object('batch_size', p_batch_size),
+                                           queue_name => 'expire_tickets', job_key => 'expire_tickets',
+                                           job_key_mode => 'preserve_run_at', max_attempts => 1) j;
+$$;
+
+-- Retention of graphile-worker's permanently failed jobs (src/maintenance/jobCleaner.ts): up to p_limit
+-- jobs out of attempts, unlocked, untouched for p_older_than. Returns how many were deleted.
+create function ticketing.delete_failed_jobs(p_older_than interval, p_limit integer) returns bigint
+language sql
+set search_path = ticketing, pg_temp
+as $$
+  with gone as (
+    delete from graphile_worker._private_jobs
+     where id in (select j.id from graphile_worker._private_jobs j
+                   where j.attempts >= j.max_attempts and j.locked_at is null
+                     and j.updated_at < now() - p_older_than
+                   limit p_limit)
+    returning 1
+  )
+  select count(*) from gone;
+$$;
+
 -- Which migrations this database has applied, for the commands that only read (status, expire --dry-run):
 -- they compare it with the files in sql/ and name `migrate` when one is missing, instead of migrating.
 create view ticketing.applied_migrations as

@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { commands } from "./commands/index.ts";
 import { ConfigError, loadEnv } from "./config/env.ts";
 import { readLifecycleConfig } from "./config/lifecycleConfig.ts";
+import { SchemaNotReady } from "./db/schemaState.ts";
 import { createLogger } from "./logger.ts";
 
 const usage = `usage: ticket-lifecycle <command> [options]
@@ -49,7 +50,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof ConfigError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof SchemaNotReady ||
+      (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+    ) {
       console.error(`ticket-lifecycle: ${(error as Error).message}`);
     } else {
       console.error("ticket-lifecycle:", error);

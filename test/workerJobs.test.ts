@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
+import { asEngine } from "./support/engine.ts";
 import { createOrder, JOBS_SQL } from "./support/fixtures.ts";
 import { startHttpStub } from "./support/httpStub.ts";
 
@@ -418,7 +419,8 @@ describe("refund_job re-drives lost requests", () => {
     const { ticketIds } = await createOrder(db.pool, 1);
     const id = ticketIds[0] as number;
     // As if the job had been lost: the request row exists, no job does, and it has waited long enough.
-    await db.pool.query(
+    await asEngine(
+      db.pool,
       "insert into ticketing.ticket_requests (event_id, kind, ticket_id, updated_at) values ('lost-1', 'refund', $1, now() - interval '10 minutes')",
       [id],
     );
@@ -430,7 +432,8 @@ describe("refund_job re-drives lost requests", () => {
   test("a request being processed (live lease) is not re-driven", async () => {
     const { ticketIds } = await createOrder(db.pool, 1);
     const id = ticketIds[0] as number;
-    await db.pool.query(
+    await asEngine(
+      db.pool,
       "insert into ticketing.ticket_requests (event_id, kind, ticket_id, locked_until, updated_at) values ('leased-1', 'refund', $1, now() + interval '10 minutes', now() - interval '10 minutes')",
       [id],
     );

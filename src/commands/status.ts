@@ -2,7 +2,7 @@
 // (sql/6-operator-views.sql) in one snapshot, so the sections agree with each other.
 import type pg from "pg";
 import { openDatabase } from "../db/database.ts";
-import { migrate } from "../db/migrate.ts";
+import { checkSchema } from "../db/schemaState.ts";
 import { createLogger } from "../logger.ts";
 import type { CommandContext } from "./index.ts";
 
@@ -192,13 +192,13 @@ export function formatStatus(report: StatusReport): string {
 
 export async function statusCommand({ env, json }: CommandContext): Promise<number> {
   // stdout carries the report alone (`status --json | jq` works), so this command logs to stderr; and
-  // its routine lines (database opened, migrations applied) are noise next to a report: warnings and
+  // its routine lines (database opened) are noise next to a report: warnings and
   // errors only, unless LOG_LEVEL asks for even less.
   const quiet = ["error", "fatal", "silent"].includes(env.LOG_LEVEL) ? env.LOG_LEVEL : "warn";
   const log = createLogger(quiet, process.stderr);
   const db = await openDatabase(env, log, 2);
   try {
-    await migrate(db.pool, db.connectionString, log);
+    await checkSchema(db.pool);
     const report = await readStatus(db.pool);
     console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report));
     return 0;
