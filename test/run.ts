@@ -59,6 +59,7 @@ await ensureLogin(LOGINS.daemon, "nocreaterole", "ticketing_daemon");
 await ensureLogin(LOGINS.client, "nocreaterole", "ticketing_client");
 await ensureLogin(LOGINS.reader, "nocreaterole", "ticketing_reader");
 await ensureLogin(LOGINS.writer, "nocreaterole", "ticketing_writer");
+await ensureLogin(LOGINS.enqueuer, "nocreaterole", "ticketing_enqueuer");
 await admin.end();
 
 const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], {

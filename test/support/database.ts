@@ -13,6 +13,7 @@ export const LOGINS = {
   client: "ticketing_test_client",
   reader: "ticketing_test_reader",
   writer: "ticketing_test_writer",
+  enqueuer: "ticketing_test_enqueuer",
 } as const;
 export type Login = keyof typeof LOGINS;
 
