@@ -3,7 +3,7 @@
 // tickets were redeemed), the refund and the change go through, and every event is delivered.
 import type pg from "pg";
 import { openDatabase } from "../db/database.ts";
-import { migrate } from "../db/migrate.ts";
+import { migrateIfOwner } from "../db/schemaState.ts";
 import { queueSweep } from "../sql/queueSweep.ts";
 import type { CommandContext } from "./index.ts";
 
@@ -107,7 +107,7 @@ const range = (ids: number[]) => `${ids[0]}–${ids[ids.length - 1]}`;
 export async function demoCommand({ env, log }: CommandContext): Promise<number> {
   const db = await openDatabase(env, log, 2);
   try {
-    await migrate(db.pool, db.connectionString, log);
+    await migrateIfOwner(db.pool, db.connectionString, log);
     const demo = await seedDemo(db.pool);
     console.log(
       [

@@ -1,6 +1,5 @@
 import { openDatabase } from "../db/database.ts";
-import { migrate } from "../db/migrate.ts";
-import { canMigrate, checkSchema } from "../db/schemaState.ts";
+import { checkSchema, migrateIfOwner } from "../db/schemaState.ts";
 import { expiryBacklog } from "../sql/expiryBacklog.ts";
 import { queueSweep } from "../sql/queueSweep.ts";
 import type { CommandContext } from "./index.ts";
@@ -20,8 +19,7 @@ export async function expireCommand({ env, log, dryRun }: CommandContext): Promi
       );
       return 0;
     }
-    if (await canMigrate(db.pool)) await migrate(db.pool, db.connectionString, log);
-    else await checkSchema(db.pool);
+    await migrateIfOwner(db.pool, db.connectionString, log);
     console.log(`expiry sweep queued as job ${await queueSweep(db.pool)}`);
     return 0;
   } finally {

@@ -1,8 +1,10 @@
 // The commands that only read (status, expire --dry-run) and a daemon connecting as ticketing_daemon never
 // migrate: they check that the database has applied every migration in sql/, and name `migrate` when not.
 import { readdirSync } from "node:fs";
+import type pg from "pg";
+import type { Logger } from "../logger.ts";
 import type { Queryable } from "../sql/queryable.ts";
-import { migrationsDirectory } from "./migrate.ts";
+import { migrate, migrationsDirectory } from "./migrate.ts";
 
 /** The schema is missing or older than this code: one line, naming the command that fixes it. */
 export class SchemaNotReady extends Error {}
@@ -41,4 +43,10 @@ export async function checkSchema(db: Queryable): Promise<void> {
     throw new SchemaNotReady(
       `the database schema is out of date (not applied: ${missing.join(", ")}): run \`ticket-lifecycle migrate\` as the database owner`,
     );
+}
+
+/** The owner (or a superuser) migrates; any other login, ticketing_daemon's say, needs a current schema. */
+export async function migrateIfOwner(pool: pg.Pool, connectionString: string, log: Logger): Promise<void> {
+  if (await canMigrate(pool)) await migrate(pool, connectionString, log);
+  else await checkSchema(pool);
 }
