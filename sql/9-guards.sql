@@ -32,7 +32,14 @@ begin
   -- them. PostgreSQL 16 gives a CREATEROLE role ADMIN OPTION on the roles it creates but not membership;
   -- PostgreSQL 15 lets CREATEROLE grant any role that is not a superuser.
   if not pg_has_role(current_user, 'ticketing_engine', 'USAGE') then
-    execute format('grant ticketing_engine to %I', current_user);
+    begin
+      execute format('grant ticketing_engine to %I', current_user);
+    exception when insufficient_privilege then
+      -- Another role created ticketing_engine (roles are shared by the whole cluster).
+      raise exception using errcode = '42501',
+        message = format('%s cannot make itself a member of ticketing_engine, which another role created', current_user),
+        hint = format('as that role or a superuser: grant ticketing_engine to %I; then migrate again', current_user);
+    end;
   end if;
 end $$;
 
