@@ -8,6 +8,7 @@ import pg from "pg";
 import { runCli } from "../support/cli.ts";
 import { startTestDaemon, waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { asEngine } from "../support/engine.ts";
 import { freshId } from "../support/fixtures.ts";
 import { scalar } from "../support/reliability.ts";
 
@@ -237,6 +238,17 @@ describe("a hostile login with every table privilege", () => {
       `delete from ticketing.orders where id = ${ids.open}`,
     ]) {
       assert.equal(await attack(write), "TL403", write);
+    }
+    assert.deepEqual(await everything(), before);
+  });
+
+  test("the audit is append-only for the engine itself: no ticketing function can rewrite history", async () => {
+    const before = await everything();
+    for (const write of [
+      "update ticketing.ticket_status_audit set new_status = 'refunded'",
+      "delete from ticketing.ticket_status_audit",
+    ]) {
+      assert.equal(await sqlState(asEngine(db.pool, write)), "TL403", write);
     }
     assert.deepEqual(await everything(), before);
   });
