@@ -313,6 +313,38 @@ describe("a hostile login with every table privilege", () => {
     assert.equal(await attack(`delete from ticketing.orders where id = ${empty}`), "ok");
   });
 
+  // The snapshot still shows the order open; the foreign-key check's KEY SHARE lock on it conflicts with the
+  // FOR UPDATE recompute_orders took, and at REPEATABLE READ that is a serialization failure.
+  test("a ticket added at REPEATABLE READ to an order that completed since its snapshot is refused", async () => {
+    const order = freshId();
+    const last = freshId();
+    const late = freshId();
+    await db.pool.query("insert into ticketing.orders (id) values ($1)", [order]);
+    await db.pool.query(
+      "insert into ticketing.tickets (id, order_id, valid_end) values ($1, $2, now() + interval '1 day')",
+      [last, order],
+    );
+    const writer = new pg.Client({ connectionString: db.urlAs("writer") });
+    await writer.connect();
+    try {
+      await writer.query("begin isolation level repeatable read");
+      assert.equal(await scalar(writer, "select status from ticketing.orders where id = $1", [order]), "open");
+      assert.equal(await scalar(db.pool, "select ticketing.redeem_ticket($1, 'rr-gate')", [last]), "applied");
+      const code = await sqlState(
+        writer.query(
+          "insert into ticketing.tickets (id, order_id, valid_end) values ($1, $2, now() + interval '1 day')",
+          [late, order],
+        ),
+      );
+      assert.ok(["40001", "TL403"].includes(code), code);
+      await writer.query("rollback");
+    } finally {
+      await writer.end();
+    }
+    assert.equal(await scalar(db.pool, "select status from ticketing.orders where id = $1", [order]), "completed");
+    assert.equal(await scalar(db.pool, "select count(*)::int from ticketing.tickets where id = $1", [late]), 0);
+  });
+
   test("the owner and a superuser are refused like anyone below the engine", async () => {
     const owner = poolAs(db.urlAs("owner"));
     try {
