@@ -14,6 +14,8 @@ export const envSchema = z.object({
   /** Address of the metrics/health endpoints; 0.0.0.0 lets a Prometheus on another host scrape them. */
   HTTP_HOST: z.union([z.ipv4(), z.ipv6(), z.literal("localhost")]).default("127.0.0.1"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** The CLI's log lines on stderr: json, or pretty (readable lines); unset: pretty on a terminal, else json. */
+  LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
   WORKER_CONCURRENCY: int(1, 64).default(4),
   /** Tickets expire this many seconds after valid_end (card: none by default). */
   EXPIRE_GRACE_SECONDS: int(0, 30 * 86400).default(0),

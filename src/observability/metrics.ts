@@ -71,18 +71,39 @@ export function createMetrics(db?: Queryable) {
     }),
     alertsActive: new Gauge({
       name: "alerts_active",
-      help: "Active alerts by kind (job_failing, job_stalled, request_rejected)",
+      help: "Active alerts by kind: every kind ever raised (job_failing, job_stalled, request_rejected and any other), 0 when none is active",
       labelNames: ["kind"] as const,
       registers,
       async collect() {
         if (!db) return;
-        const { rows } = await db.query<{ kind: string; n: number }>(
-          "select k.kind, count(a.id)::int as n from (values ('job_failing'), ('job_stalled'), ('request_rejected')) k(kind) left join ticketing.alerts a on a.kind = k.kind and a.cleared_at is null group by k.kind",
+        const { rows } = await db.query<{ kind: string; active: number }>(
+          "select kind, active from ticketing.active_alert_counts()",
         );
         this.reset();
-        for (const row of rows) this.set({ kind: row.kind }, row.n);
+        for (const row of rows) this.set({ kind: row.kind }, row.active);
       },
     }),
+    expiryLag: databaseGauge(
+      db,
+      registers,
+      "tickets_expiry_lag_seconds",
+      "Seconds since valid_end of the oldest usable ticket past it (0: the sweep is caught up)",
+      "select ticketing.expiry_lag_seconds() as value",
+    ),
+    oldestPendingRequest: databaseGauge(
+      db,
+      registers,
+      "ticket_requests_oldest_pending_seconds",
+      "Age of the oldest pending refund/change request (0: none pending)",
+      "select ticketing.oldest_pending_request_seconds() as value",
+    ),
+    daemonsLive: databaseGauge(
+      db,
+      registers,
+      "daemons_live",
+      "Daemons whose heartbeat is at most 30 s old, across the fleet",
+      "select ticketing.live_daemons() as value",
+    ),
     outboxBacklog: new Gauge({ name: "outbox_backlog", help: "Undelivered outbox events", registers }),
     outboxOldestAge: new Gauge({
       name: "outbox_oldest_undelivered_seconds",
@@ -96,6 +117,20 @@ export function createMetrics(db?: Queryable) {
       registers,
     }),
   };
+}
+
+/** A gauge whose one value is read from the database (`sql` returns a column `value`) at each scrape. */
+function databaseGauge(db: Queryable | undefined, registers: Registry[], name: string, help: string, sql: string) {
+  return new Gauge({
+    name,
+    help,
+    registers,
+    async collect() {
+      if (!db) return;
+      const { rows } = await db.query<{ value: number }>(sql);
+      this.set(Number(rows[0]?.value ?? 0));
+    },
+  });
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
