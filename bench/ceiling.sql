@@ -5,8 +5,8 @@
 -- orders locked in id order, and every order left with no usable ticket completed with its event.
 -- It keeps what a one-off bulk job may drop: no duplicate check, no per-call argument checks, one
 -- snapshot for the order recompute (exact here because nothing else writes meanwhile).
--- The guard trigger admits it because the transaction sets ticketing.state_machine = on, as the
--- state machine's own functions do (bench/expiry.ts runs: begin; set_config; this; commit).
+-- The guard triggers admit it because the transaction runs as ticketing_engine, as the state machine's
+-- own functions do (bench/expiry.ts runs: begin; set_config('role', ...); this; commit).
 with picked as (
   select t.id, t.order_id
     from ticketing.tickets t

@@ -25,7 +25,7 @@ export async function runCeiling(
     const started = performance.now();
     for (;;) {
       await client.query("begin");
-      await client.query("select set_config('ticketing.state_machine', 'on', true)");
+      await client.query("select set_config('role', 'ticketing_engine', true)");
       const { rows } = await client.query<{ expired: number }>(statement);
       await client.query("commit");
       if (!rows[0]?.expired) break;

@@ -120,7 +120,6 @@ create function ticketing.apply_locked_transitions(
 ) returns table (ticket_id bigint, outcome text, completed_orders integer, cancelled_orders integer)
 language plpgsql
 set search_path = ticketing, pg_temp
-set ticketing.state_machine = 'on'
 -- Every statement below (and in recompute_orders) looks rows up by key (= any(array)), so one plan fits
 -- any batch: a generic plan, made once per session. Otherwise the planner re-plans the large statement
 -- on every call, which costs more than running it for a single ticket.

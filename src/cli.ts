@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { type CommandSpec, commands, type OptionValues } from "./commands/index.ts";
 import { ConfigError, loadEnv } from "./config/env.ts";
 import { readLifecycleConfig } from "./config/lifecycleConfig.ts";
+import { SchemaNotReady } from "./db/schemaState.ts";
 import { createCliLogger } from "./logger.ts";
 
 const synopsis = (name: string, spec: CommandSpec) => `${name}${spec.synopsis ? ` ${spec.synopsis}` : ""}`;
@@ -77,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Errors a person can act on print as one line: bad input, a refusal from SQL (TLnnn), a database error. */
 function oneLine(error: unknown): string | undefined {
-  if (error instanceof ConfigError) return error.message;
+  if (error instanceof ConfigError || error instanceof SchemaNotReady) return error.message;
   const { code, message } = error as { code?: string; message?: string };
   if (code?.startsWith("ERR_PARSE_ARGS") || code?.startsWith("TL") || (error as { severity?: string }).severity)
     return message;

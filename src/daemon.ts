@@ -7,7 +7,7 @@ import { type Runner, run, type WorkerEvents } from "graphile-worker";
 import type { Env } from "./config/env.ts";
 import type { LifecycleConfig } from "./config/lifecycleConfig.ts";
 import { type Database, openDatabase } from "./db/database.ts";
-import { migrate } from "./db/migrate.ts";
+import { migrateIfOwner } from "./db/schemaState.ts";
 import { ruleServices } from "./decide.ts";
 import { startDispatcher } from "./delivery/dispatcher.ts";
 import type { TaskDeps } from "./deps.ts";
@@ -61,7 +61,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
   // What has started so far, stopped again if a later step of start-up fails.
   const started: Array<{ stop(): Promise<void> }> = [];
   try {
-    await migrate(db.pool, db.connectionString, log);
+    await migrateIfOwner(db.pool, db.connectionString, log);
     const metrics = createMetrics(db.pool);
     const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env, db.pool) };
     // Before the runner: the lifeline must see the worker pool being created (its id is what graphile-worker locks jobs with).

@@ -10,6 +10,7 @@ import { loadSchedule } from "../src/schedule.ts";
 import { freePort } from "./support/cli.ts";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
+import { asEngine } from "./support/engine.ts";
 import { createOrder } from "./support/fixtures.ts";
 import { startHttpStub } from "./support/httpStub.ts";
 
@@ -181,8 +182,10 @@ describe("a stalled schedule", () => {
   });
 
   test("no successful sweep for three ticks raises job_stalled once; the next success clears it", async () => {
-    // Watching began an hour ago and no sweep has succeeded since (the job_health row says so).
-    await db.pool.query(
+    // Watching began an hour ago and no sweep has succeeded since (the job_health row says so; no API
+    // backdates a success).
+    await asEngine(
+      db.pool,
       `insert into ticketing.job_health (task, last_success_at) values ('expire_tickets', now() - interval '2 hours')
        on conflict (task) do update set last_success_at = excluded.last_success_at`,
     );

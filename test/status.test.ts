@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { startTestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
+import { asEngine } from "./support/engine.ts";
 import { createOrder, driveTo } from "./support/fixtures.ts";
 import { startHttpStub } from "./support/httpStub.ts";
 
@@ -58,10 +59,13 @@ describe("status", () => {
     // Outbox: all delivered but the three newest events, one of which failed twice already.
     const { rows } = await q("select id, created_at from ticketing.outbox order by id");
     const undelivered = rows.slice(-3);
-    await q("update ticketing.outbox set published_at = now() where id <> all($1::bigint[])", [
+    // (as the delivery functions would have: only the engine writes the outbox)
+    await asEngine(db.pool, "update ticketing.outbox set published_at = now() where id <> all($1::bigint[])", [
       undelivered.map((r) => r.id),
     ]);
-    await q("update ticketing.outbox set attempts = 2, last_error = 'answered 503' where id = $1", [undelivered[0].id]);
+    await asEngine(db.pool, "update ticketing.outbox set attempts = 2, last_error = 'answered 503' where id = $1", [
+      undelivered[0].id,
+    ]);
     expectedOutbox = {
       backlog: 3,
       retrying: 1,

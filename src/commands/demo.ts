@@ -3,7 +3,8 @@
 // tickets were redeemed), the refund and the change go through, and every event is delivered.
 import type pg from "pg";
 import { openDatabase } from "../db/database.ts";
-import { migrate } from "../db/migrate.ts";
+import { migrateIfOwner } from "../db/schemaState.ts";
+import { queueSweep } from "../sql/queueSweep.ts";
 import type { CommandContext } from "./index.ts";
 
 /** Orders of three tickets each: how many tickets are past valid_end, redeemed, refunded, changed. */
@@ -82,10 +83,7 @@ export async function seedDemo(pool: pg.Pool): Promise<DemoSummary> {
       [change],
     );
     // The same job the schedule adds every five minutes, due now.
-    const job = await client.query<{ id: string }>(
-      `select id from graphile_worker.add_job('expire_tickets', '{"batch_size": 200}'::json,
-              queue_name => 'expire_tickets', job_key => 'expire_tickets', job_key_mode => 'preserve_run_at', max_attempts => 1)`,
-    );
+    const sweepJobId = await queueSweep(client);
     await client.query("commit");
     return {
       orderIds: orders,
@@ -94,7 +92,7 @@ export async function seedDemo(pool: pg.Pool): Promise<DemoSummary> {
       redeemed: redeem.length,
       refunds: refund.length,
       changes: change.length,
-      sweepJobId: String(job.rows[0]?.id),
+      sweepJobId,
     };
   } catch (error) {
     await client.query("rollback").catch(() => {});
@@ -109,7 +107,7 @@ const range = (ids: number[]) => `${ids[0]}–${ids[ids.length - 1]}`;
 export async function demoCommand({ env, log }: CommandContext): Promise<number> {
   const db = await openDatabase(env, log, 2);
   try {
-    await migrate(db.pool, db.connectionString, log);
+    await migrateIfOwner(db.pool, db.connectionString, log);
     const demo = await seedDemo(db.pool);
     console.log(
       [

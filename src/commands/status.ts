@@ -2,7 +2,7 @@
 // (sql/6-operator-views.sql) in one snapshot, so the sections agree with each other.
 import type pg from "pg";
 import { openDatabase } from "../db/database.ts";
-import { migrate } from "../db/migrate.ts";
+import { checkSchema } from "../db/schemaState.ts";
 import { age, table } from "./format.ts";
 import type { CommandContext } from "./index.ts";
 
@@ -171,7 +171,7 @@ export function formatStatus(report: StatusReport): string {
 export async function statusCommand({ env, log, json }: CommandContext): Promise<number> {
   const db = await openDatabase(env, log, 2);
   try {
-    await migrate(db.pool, db.connectionString, log);
+    await checkSchema(db.pool);
     const report = await readStatus(db.pool);
     console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report));
     return 0;

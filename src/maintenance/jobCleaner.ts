@@ -11,6 +11,7 @@ import type pg from "pg";
 import { Gauge, type Registry } from "prom-client";
 import type { Logger } from "../logger.ts";
 import { every } from "../periodic.ts";
+import { deleteFailedJobs } from "../sql/deleteFailedJobs.ts";
 
 export interface JobCleanerDeps {
   pool: pg.Pool;
@@ -57,16 +58,9 @@ export function startJobCleaner(deps: JobCleanerDeps, options: JobCleanerOptions
     async () => {
       let deleted = 0;
       for (;;) {
-        const { rowCount } = await pool.query(
-          `delete from graphile_worker._private_jobs
-            where id in (select id from graphile_worker._private_jobs
-                          where attempts >= max_attempts and locked_at is null
-                            and updated_at < now() - make_interval(hours => $1)
-                          limit $2)`,
-          [failedRetentionHours, chunk],
-        );
-        deleted += rowCount ?? 0;
-        if ((rowCount ?? 0) < chunk || stopping) break;
+        const removed = await deleteFailedJobs(pool, failedRetentionHours, chunk);
+        deleted += removed;
+        if (removed < chunk || stopping) break;
       }
       if (deleted > 0) log.info({ deleted, failedRetentionHours }, "deleted permanently failed jobs past retention");
     },

@@ -9,6 +9,7 @@ import { createLogger } from "../../src/logger.ts";
 import { startLifeline } from "../../src/maintenance/lifeline.ts";
 import { waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { asEngine } from "../support/engine.ts";
 
 let db: TestDatabase;
 before(async () => {
@@ -41,7 +42,9 @@ async function lockedJob(owner: string, lockedAgo: string, maxAttempts = 1) {
 }
 
 async function heartbeat(daemonId: string, workerIds: string[], seenAgo: string, activeJobIds: string[] = []) {
-  await db.pool.query(
+  // A heartbeat seen some time ago: record_heartbeat always writes now.
+  await asEngine(
+    db.pool,
     `insert into ticketing.daemon_heartbeats (daemon_id, pid, host, started_at, last_seen_at, worker_ids, active_job_ids)
      values ($1, 1, 'test', now() - interval '1 hour', now() - $2::interval, $3, $4)`,
     [daemonId, seenAgo, workerIds, activeJobIds],

@@ -16,7 +16,10 @@ export interface TestDaemon extends Daemon {
  */
 const NO_SCHEDULED_SWEEPS: LifecycleConfig = { lifecycle_daemon: { expire_job: { schedule: "0 0 1 1 *" } } };
 
-/** The real daemon (runner, tasks, crontab, HTTP) on this test file's database, logs captured. */
+/**
+ * The real daemon (runner, tasks, crontab, HTTP) on this test file's database, logs captured. It connects
+ * as a login in ticketing_daemon, as the README recommends.
+ */
 export async function startTestDaemon(
   db: TestDatabase,
   env: Record<string, string> = {},
@@ -34,7 +37,7 @@ export async function startTestDaemon(
     LOG_LEVEL: "debug",
     WORKER_CONCURRENCY: "4",
     ...env,
-    DATABASE_URL: db.url,
+    DATABASE_URL: db.urlAs("daemon"),
   });
   const daemon = await startDaemon(parsedEnv, createLogger(parsedEnv.LOG_LEVEL, sink), config);
   return Object.assign(daemon, { logs });

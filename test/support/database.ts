@@ -3,10 +3,38 @@ import pg from "pg";
 
 export const TEMPLATE_DB = "ticket_lifecycle_template";
 
+/**
+ * The logins test/run.ts creates on the test server: the owner that migrates (CREATEROLE and nothing more,
+ * as a managed PostgreSQL gives you) and one login in each of the project's group roles.
+ */
+export const LOGINS = {
+  owner: "ticketing_test_owner",
+  daemon: "ticketing_test_daemon",
+  client: "ticketing_test_client",
+  reader: "ticketing_test_reader",
+  writer: "ticketing_test_writer",
+  enqueuer: "ticketing_test_enqueuer",
+} as const;
+export type Login = keyof typeof LOGINS;
+
+/** `databaseUrl` with one of the test logins as its user. */
+export function loginUrl(databaseUrl: string, login: Login): string {
+  const password = process.env.TEST_LOGIN_PASSWORD;
+  if (!password)
+    throw new Error("TEST_LOGIN_PASSWORD is unset: run the tests with `npm test` (test/run.ts sets it up)");
+  const url = new URL(databaseUrl);
+  url.username = LOGINS[login];
+  url.password = password;
+  return url.toString();
+}
+
 export interface TestDatabase {
   url: string;
   name: string;
+  /** A superuser's pool, for setting up and inspecting. */
   pool: pg.Pool;
+  /** This database's URL as one of the test logins. */
+  urlAs(login: Login): string;
   /** Another pool on this database, ended by `drop()` like the first one. */
   openPool(max: number): pg.Pool;
   drop(): Promise<void>;
@@ -34,7 +62,9 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   const admin = new pg.Client({ connectionString: adminUrl() });
   await admin.connect();
   try {
-    await admin.query(options.empty ? `create database ${name}` : `create database ${name} template ${TEMPLATE_DB}`);
+    await admin.query(
+      `create database ${name} ${options.empty ? "" : `template ${TEMPLATE_DB}`} owner ${LOGINS.owner}`,
+    );
   } finally {
     await admin.end();
   }
@@ -45,6 +75,7 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
     url: url.toString(),
     name,
     pool: pools[0] as pg.Pool,
+    urlAs: (login) => loginUrl(url.toString(), login),
     openPool(max) {
       const pool = quietPool(url.toString(), max);
       pools.push(pool);
