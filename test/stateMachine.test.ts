@@ -300,7 +300,12 @@ describe("guard and privileges", () => {
         "queued",
       );
       assert.equal(
-        (await client.query("select ticketing.request_change($1, 'change-1') as r", [ticketIds[2]])).rows[0].r,
+        (
+          await client.query(
+            "select ticketing.request_change($1, 'change-1', jsonb_build_object('valid_end', now() + interval '30 days')) as r",
+            [ticketIds[2]],
+          )
+        ).rows[0].r,
         "queued",
       );
       assert.equal((await client.query("select count(*)::int as n from ticketing.tickets")).rows[0].n > 0, true);
