@@ -3,6 +3,7 @@
 // later sweep once the fault is gone. Also: an order that finishes a second time gets an event id of its own.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import type pg from "pg";
 import { readStatus } from "../src/commands/status.ts";
 import { createMetrics } from "../src/observability/metrics.ts";
 import { expireBatch } from "../src/sql/expireBatch.ts";
@@ -11,15 +12,20 @@ import { asEngine } from "./support/engine.ts";
 import { createOrder, freshId } from "./support/fixtures.ts";
 
 let db: TestDatabase;
+// One connection for every sweep: a backend reports an error before it releases its locks, so a sweep on
+// another connection right after a failed one could find that batch's tickets still locked and skip them.
+let sweeper: pg.PoolClient;
 before(async () => {
   db = await createTestDatabase();
+  sweeper = await db.pool.connect();
 });
 after(async () => {
+  sweeper.release();
   await db.drop();
 });
 
 const PAST = "now() - interval '1 hour'";
-const sweep = (retrySeconds: number) => expireBatch(db.pool, { batchSize: 200, graceSeconds: 0, retrySeconds });
+const sweep = (retrySeconds: number) => expireBatch(sweeper, { batchSize: 200, graceSeconds: 0, retrySeconds });
 
 /** The event id the ticket's next transition will write, taken first: that transition can never succeed. */
 const plant = (ticketId: number) =>
@@ -96,6 +102,15 @@ test("a ticket whose expiry always fails is set aside and alerted; the rest of i
   const raised = await db.pool.query("select payload from ticketing.outbox where type = 'alert.raised'");
   assert.equal(raised.rows.filter((r) => r.payload.details.ticket_id === offender).length, 1);
   assert.equal(await gauge(), 1);
+  const reader = await db.pool.connect();
+  try {
+    await reader.query("set role ticketing_reader");
+    const { rows: seen } = await reader.query("select ticket_id::int from ticketing.status_quarantine");
+    assert.deepEqual(seen, [{ ticket_id: offender }]);
+  } finally {
+    await reader.query("reset role");
+    reader.release();
+  }
   const status = await readStatus(db.pool);
   assert.deepEqual(
     status.quarantined.map((q) => [q.ticket_id, q.order_id, q.attempts]),

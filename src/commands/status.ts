@@ -197,7 +197,7 @@ export function formatStatus(report: StatusReport): string {
       ),
     ],
     [
-      "quarantined tickets (expiry failed on its own; retried at next_attempt)",
+      "quarantined tickets",
       report.quarantined.length
         ? table(
             ["ticket", "order", "attempts", "next_attempt", "error"],
