@@ -13,13 +13,19 @@ import { type BenchServer, startBenchServer } from "./support/server.ts";
 
 const SIZES = {
   full: {
-    expiry: [100_000, 300_000, 1_000_000],
+    expiry: { tickets: 200_000, rounds: 3, schemaCosts: true },
     requests: 100_000,
     latency: 1_000,
     delivery: 100_000,
     scaleOut: 100_000,
   },
-  quick: { expiry: [10_000, 30_000], requests: 5_000, latency: 200, delivery: 10_000, scaleOut: 20_000 },
+  quick: {
+    expiry: { tickets: 20_000, rounds: 1, schemaCosts: false },
+    requests: 5_000,
+    latency: 200,
+    delivery: 10_000,
+    scaleOut: 20_000,
+  },
 };
 
 type Sizes = (typeof SIZES)["full"];
