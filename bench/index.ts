@@ -13,7 +13,7 @@ import { type BenchServer, startBenchServer } from "./support/server.ts";
 
 const SIZES = {
   full: {
-    expiry: { tickets: 200_000, rounds: 3, schemaCosts: true },
+    expiry: { tickets: 200_000, rounds: Number(process.env.EXPIRY_ROUNDS ?? 3), schemaCosts: true },
     requests: 100_000,
     latency: 1_000,
     delivery: 100_000,
