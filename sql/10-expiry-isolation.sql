@@ -107,8 +107,8 @@ end $$;
 -- p_after_valid_end / p_after_id: resume strictly after the last ticket of the caller's previous batch.
 -- The tickets before it were expired by earlier batches, and the index entries they leave behind stay
 -- until vacuum: starting at the front every time would step over all of them again, a cost growing
--- with the backlog already swept. A sweep therefore resumes, and makes one last pass from the front
--- (both null) to pick up what it skipped or what became due behind it. last_valid_end / last_id is
+-- with the backlog already swept. A sweep therefore resumes, then makes passes from the front (both
+-- null) to pick up what it skipped or what became due behind it, until one expires nothing. last_valid_end / last_id is
 -- where the next batch resumes (null when the batch found no ticket).
 --
 -- Never waits: tickets are picked SKIP LOCKED, and then their orders are locked SKIP LOCKED too (the

@@ -43,9 +43,12 @@ export function expireTickets(deps: TaskDeps): Task {
     let lastProgress = started;
 
     // Each lane resumes after the last ticket of its previous batch (ticketing.expire_batch explains why),
-    // then makes a second pass from the front for what the first skipped or what became due behind it.
+    // then makes passes from the front for what it passed over or what became due behind it, until a pass
+    // expires nothing. A ticket passed over because another lane held its order is taken by a later pass:
+    // that lane expired something in its own pass, so it makes one more.
     const lane = async () => {
-      for (let pass = 1; pass <= 2; pass++) {
+      for (let progress = true; progress && !helpers.abortSignal.aborted; ) {
+        progress = false;
         let after: SweepPosition | undefined;
         while (!helpers.abortSignal.aborted) {
           const from = after;
@@ -61,6 +64,7 @@ export function expireTickets(deps: TaskDeps): Task {
           );
           if (!result.last) break;
           after = result.last;
+          progress ||= result.expired > 0;
           expired += result.expired;
           skipped += result.skipped;
           if (result.quarantined.length > 0)
