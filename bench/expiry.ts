@@ -120,7 +120,8 @@ async function onCopy(
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+  const mid = (sorted.length - 1) / 2;
+  return ((sorted[Math.floor(mid)] as number) + (sorted[Math.ceil(mid)] as number)) / 2;
 };
 const spread = (values: number[], format: (n: number) => string) =>
   values.length > 1 ? `${format(Math.min(...values))}–${format(Math.max(...values))}` : "";
@@ -242,7 +243,9 @@ export async function expiryBenchmark(
     // Each ratio is taken within its round, then the median round is shown.
     const base = c.baseline ? (results.get(c.baseline) as Timed[]) : timed;
     const ratios = timed.map((t, i) => rate(t) / rate(base[i] as Timed));
-    const mid = timed[rates.indexOf(median(rates))] as Timed;
+    // Time, CPU and RSS of the round closest to the median rate.
+    const middle = median(rates);
+    const mid = timed.reduce((a, b) => (Math.abs(rate(b) - middle) < Math.abs(rate(a) - middle) ? b : a));
     const ratio = median(ratios);
     const note = [
       spread(rates, (n) => Math.round(n).toLocaleString("en-US")) &&
