@@ -2,6 +2,7 @@
 // one PostgreSQL (DATABASE_URL, else the embedded server in .data/bench), baseline and daemon in the
 // same run, then one table (or JSON). Targets are reported, never enforced: CI runs --quick as a smoke.
 import { parseArgs } from "node:util";
+import { bulkBenchmark } from "./bulk.ts";
 import { deliveryBenchmark } from "./delivery.ts";
 import { expiryBenchmark } from "./expiry.ts";
 import { latencyBenchmark } from "./latency.ts";
@@ -18,6 +19,7 @@ const SIZES = {
     latency: 1_000,
     delivery: 100_000,
     scaleOut: 100_000,
+    bulk: 100_000,
   },
   quick: {
     expiry: { tickets: 20_000, rounds: 1, schemaCosts: false },
@@ -25,6 +27,7 @@ const SIZES = {
     latency: 200,
     delivery: 10_000,
     scaleOut: 20_000,
+    bulk: 10_000,
   },
 };
 
@@ -37,6 +40,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   latency: (server, sizes, progress) => latencyBenchmark(server, sizes.latency, progress),
   delivery: (server, sizes, progress) => deliveryBenchmark(server, sizes.delivery, progress),
   "scale-out": (server, sizes, progress) => scaleOutBenchmark(server, sizes.scaleOut, progress),
+  bulk: (server, sizes, progress) => bulkBenchmark(server, sizes.bulk, progress),
 };
 
 const { values } = parseArgs({

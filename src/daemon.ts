@@ -40,6 +40,21 @@ export function poolSizeFor(env: Env): number {
   return env.WORKER_CONCURRENCY + 13;
 }
 
+/**
+ * The runner's two throughput levers: writing completions (and failures) back in batches, on by default; and
+ * fetching several jobs per query into a local queue, safe since graphile-worker 0.18 keeps a named queue's jobs
+ * one at a time there (graphile/worker#621), off by default because a busy runner keeps filling it (env.ts).
+ * Jobs in the local queue are locked but not running yet: the lifeline counts them as held, and a shutdown
+ * hands them back.
+ */
+export function runnerThroughput(env: Env): GraphileConfig.WorkerOptions {
+  return {
+    ...(env.WORKER_LOCAL_QUEUE_SIZE > 0 ? { localQueue: { size: env.WORKER_LOCAL_QUEUE_SIZE } } : {}),
+    completeJobBatchDelay: env.WORKER_BATCH_DELAY_MS,
+    failJobBatchDelay: env.WORKER_BATCH_DELAY_MS,
+  };
+}
+
 export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfig): Promise<Daemon> {
   const schedule = loadSchedule(config);
   const db = await openDatabase(env, log, poolSizeFor(env));
@@ -48,7 +63,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
   try {
     await migrate(db.pool, db.connectionString, log);
     const metrics = createMetrics(db.pool);
-    const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env) };
+    const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env, db.pool) };
     // Before the runner: the lifeline must see the worker pool being created (its id is what graphile-worker locks jobs with).
     const events: WorkerEvents = new EventEmitter();
     const lifeline = startLifeline({ connectionString: db.connectionString, log, events, registry: metrics.registry });
@@ -65,6 +80,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
       gracefulShutdownAbortTimeout: 0,
       pollInterval: 2000,
       logger: graphileLogger(log),
+      preset: { worker: runnerThroughput(env) },
     });
     started.push(runner);
     let running = true;

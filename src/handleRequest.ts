@@ -1,17 +1,20 @@
 // The card's ticket.refund.requested / ticket.change.requested consumers (§5.2). The request row is the
 // meeting point of raw add_job calls and the SQL API: whoever arrives first records it, one worker at a
-// time holds its lease while the rule service decides, and the decision is applied in one transaction by
-// ticketing.apply_decision. Without a service (built-in approve policy) all of it is one transaction.
+// time holds its lease (proved by the lease's token) while the rule service decides, and the decision is applied
+// in one transaction by ticketing.apply_decision. Without a service (built-in approve policy) all of it is one
+// transaction. Whatever fails, the last attempt ends the request: failed, with its reason and an alert.
 import type { Task } from "graphile-worker";
 import { z } from "zod";
 import { type RequestKind, RuleRejected } from "./adapters/ruleService.ts";
 import { formatZodError } from "./config/formatZodError.ts";
 import type { TaskDeps } from "./deps.ts";
+import { bigintId, logDroppedPayload } from "./jobPayload.ts";
 import { applyDecision } from "./sql/applyDecision.ts";
 import { approveRequest } from "./sql/approveRequest.ts";
 import { beginChange } from "./sql/beginChange.ts";
 import { claimRequest } from "./sql/claimRequest.ts";
 import { failRequest } from "./sql/failRequest.ts";
+import { giveUpRequest } from "./sql/giveUpRequest.ts";
 import { recordBadRequest } from "./sql/recordBadRequest.ts";
 import { releaseRequest } from "./sql/releaseRequest.ts";
 
@@ -29,7 +32,6 @@ function unstorable(value: unknown): boolean {
   return false;
 }
 
-const ticketIdSchema = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const eventIdSchema = z
   .string()
   .min(1)
@@ -37,7 +39,7 @@ const eventIdSchema = z
   .refine((id) => !unstorable(id), "contains a NUL character or a lone surrogate");
 
 export const requestPayload = z.object({
-  ticket_id: ticketIdSchema,
+  ticket_id: bigintId,
   event_id: eventIdSchema,
   meta: z
     .record(z.string(), z.unknown())
@@ -80,12 +82,9 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
       const reason = `invalid payload: ${formatZodError(parsed.error)}`
         .replaceAll("\u0000", "")
         .replace(new RegExp(LONE_SURROGATE, "g"), "\ufffd");
-      const ids = z.object({ ticket_id: ticketIdSchema, event_id: eventIdSchema }).safeParse(rawPayload);
+      const ids = z.object({ ticket_id: bigintId, event_id: eventIdSchema }).safeParse(rawPayload);
       if (ids.success) await recordBadRequest(deps.pool, kind, ids.data.ticket_id, ids.data.event_id, reason);
-      log.error(
-        { reason, ticketId: ids.data?.ticket_id, eventId: ids.data?.event_id },
-        "request job dropped: invalid payload",
-      );
+      logDroppedPayload(log, reason, { kind, ticketId: ids.data?.ticket_id, eventId: ids.data?.event_id });
       failed();
       return;
     }
@@ -95,11 +94,14 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
       if (outcome === "mismatch") log.error(ids, "event_id already belongs to another request; job dropped");
       else log.info({ ...ids, outcome, status }, "request already handled or being handled");
     };
-    const fail = async (reason: string, alert: boolean) => {
-      await failRequest(deps.pool, eventId, reason, alert);
+    const leaseLost = () => log.warn(ids, "lease ran out and another worker took the request; leaving it to that one");
+    const fail = async (leaseToken: string, reason: string, alert: boolean) => {
+      if (!(await failRequest(deps.pool, eventId, leaseToken, reason, alert))) return leaseLost();
       failed();
       log.error({ ...ids, reason, ...(alert ? { alert: "request_rejected" } : {}) }, "request failed");
     };
+    const lastAttempt = helpers.job.attempts >= helpers.job.max_attempts;
+    const gaveUp = (message: string) => `gave up after ${helpers.job.attempts} attempts: ${message}`;
     const decided = (outcome: "succeeded" | "rejected" | "finished", targetStatus: string) => {
       if (outcome === "succeeded") {
         succeeded();
@@ -123,21 +125,32 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
         } else if (result.outcome === "busy" || result.outcome === "mismatch") notClaimed(result.outcome);
         else decided(result.outcome, result.targetStatus);
       } catch (error) {
-        if (!isFinalRefusal(error)) throw error;
-        const claim = await claimRequest(deps.pool, { kind, ticketId, eventId, meta }, LEASE_SECONDS);
-        if (claim.outcome === "claimed")
-          await fail(`refused by the database: ${(error as Error).message}`, kind === "change");
-        else notClaimed(claim.outcome, claim.status);
+        const message = error instanceof Error ? error.message : String(error);
+        if (isFinalRefusal(error)) {
+          const claim = await claimRequest(deps.pool, { kind, ticketId, eventId, meta }, LEASE_SECONDS);
+          if (claim.outcome === "claimed" && claim.leaseToken)
+            await fail(claim.leaseToken, `refused by the database: ${message}`, kind === "change");
+          else notClaimed(claim.outcome, claim.status);
+          return;
+        }
+        if (!lastAttempt) throw error;
+        // Its transaction rolled back, so nothing records the failure unless this statement does.
+        const reason = gaveUp(message);
+        const outcome = await giveUpRequest(deps.pool, { kind, ticketId, eventId, meta }, reason);
+        if (outcome !== "failed") return notClaimed(outcome);
+        failed();
+        log.error({ ...ids, reason, err: error, alert: "request_rejected" }, "request failed");
       }
       return;
     }
 
     const claim = await claimRequest(deps.pool, { kind, ticketId, eventId, meta }, LEASE_SECONDS);
-    if (claim.outcome !== "claimed") return notClaimed(claim.outcome, claim.status);
-    if (claim.orderId === null) return fail(`unknown ticket ${ticketId}`, false);
+    if (claim.outcome !== "claimed" || !claim.leaseToken) return notClaimed(claim.outcome, claim.status);
+    const leaseToken = claim.leaseToken;
+    if (claim.orderId === null) return fail(leaseToken, `unknown ticket ${ticketId}`, false);
     try {
       if (kind === "change") {
-        const begun = await beginChange(deps.pool, eventId);
+        const begun = await beginChange(deps.pool, eventId, leaseToken);
         if (begun === "rejected") return decided("rejected", "changing");
         if (begun === "finished") return;
       }
@@ -148,17 +161,21 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
         order_id: claim.orderId,
         meta: claim.meta,
       });
-      const { outcome, completedOrders, cancelledOrders } = await applyDecision(deps.pool, eventId, decision);
+      const { outcome, completedOrders, cancelledOrders } = await applyDecision(
+        deps.pool,
+        eventId,
+        leaseToken,
+        decision,
+      );
       ordersSettled(completedOrders, cancelledOrders);
       decided(outcome, decision.target_status);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       // A change refused after usable -> changing leaves the ticket changing: someone must look at it.
-      if (error instanceof RuleRejected) return fail(message, kind === "change");
-      if (isFinalRefusal(error)) return fail(`refused by the database: ${message}`, kind === "change");
-      if (helpers.job.attempts >= helpers.job.max_attempts)
-        return fail(`gave up after ${helpers.job.attempts} attempts: ${message}`, true);
-      await releaseRequest(deps.pool, eventId, message);
+      if (error instanceof RuleRejected) return fail(leaseToken, message, kind === "change");
+      if (isFinalRefusal(error)) return fail(leaseToken, `refused by the database: ${message}`, kind === "change");
+      if (lastAttempt) return fail(leaseToken, gaveUp(message), true);
+      if (!(await releaseRequest(deps.pool, eventId, leaseToken, message))) leaseLost();
       log.warn(
         { ...ids, attempt: helpers.job.attempts, maxAttempts: helpers.job.max_attempts, err: error },
         "request attempt failed; will retry",

@@ -1,4 +1,5 @@
 import type { TaskList } from "graphile-worker";
+import { bulkRefund } from "../tasks/bulk_refund.ts";
 import { checkOrder } from "../tasks/check_order.ts";
 import { expireTickets } from "../tasks/expire_tickets.ts";
 import { redriveRequestsTask } from "../tasks/redrive_requests.ts";
@@ -14,5 +15,6 @@ export function buildTaskList(deps: TaskDeps): TaskList {
     ticket_change_requested: ticketChangeRequested(deps),
     redrive_requests: redriveRequestsTask(deps),
     check_order: checkOrder(deps),
+    bulk_refund: bulkRefund(deps),
   };
 }

@@ -3,17 +3,17 @@ import type { Task } from "graphile-worker";
 import { z } from "zod";
 import { formatZodError } from "../src/config/formatZodError.ts";
 import type { TaskDeps } from "../src/deps.ts";
+import { bigintId, logDroppedPayload } from "../src/jobPayload.ts";
 import { recomputeOrder } from "../src/sql/recomputeOrder.ts";
 
-const payloadSchema = z.object({ order_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
+const payloadSchema = z.object({ order_id: bigintId });
 
 export function checkOrder(deps: TaskDeps): Task {
   return async (rawPayload, helpers) => {
     const log = deps.log.child({ task: "check_order", jobId: helpers.job.id });
     const parsed = payloadSchema.safeParse(rawPayload);
     if (!parsed.success) {
-      log.error({ reason: formatZodError(parsed.error) }, "invalid check_order payload; job dropped");
-      return;
+      return logDroppedPayload(log, formatZodError(parsed.error));
     }
     const orderId = parsed.data.order_id;
     const { status, openTickets, completedNow, cancelledNow } = await recomputeOrder(deps.pool, orderId);

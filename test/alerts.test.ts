@@ -82,7 +82,10 @@ describe("metrics", () => {
       await db.pool.query("select ticketing.request_refund($1, $2)", [id, `m-refund-${id}`]);
     // 1 change refused by the change service (409).
     const change = await createOrder(db.pool, 1);
-    await db.pool.query("select ticketing.request_change($1, 'm-change')", [change.ticketIds[0]]);
+    await db.pool.query(
+      "select ticketing.request_change($1, 'm-change', jsonb_build_object('valid_end', now() + interval '1 day'))",
+      [change.ticketIds[0]],
+    );
     await waitFor(
       "requests finished",
       async () =>

@@ -62,6 +62,26 @@ describe("bad start-up input", () => {
     assert.equal(await run.exit, 2);
     assert.match(run.lines.join("\n"), /unknown command "explode"/);
   });
+
+  test("a stray argument, or a missing one: the command's usage, exit 2", async () => {
+    const stray = runCli(["alerts", "job_failing:expire_tickets"], { env: { DATABASE_URL: empty.url } });
+    assert.equal(await stray.finished, 2);
+    assert.deepEqual(stray.stderr, ["usage: ticket-lifecycle alerts [--json]"]);
+    const missing = runCli(["alerts", "clear"], { env: { DATABASE_URL: empty.url } });
+    assert.equal(await missing.finished, 2);
+    assert.deepEqual(missing.stderr, ["usage: ticket-lifecycle alerts clear KEY [--dry-run] [--json]"]);
+  });
+
+  test("a command family without its second word: its commands, exit 2", async () => {
+    const run = runCli(["jobs"], { env: { DATABASE_URL: empty.url } });
+    assert.equal(await run.finished, 2);
+    assert.deepEqual(run.stderr, [
+      "jobs needs one of:",
+      "  jobs failed [--json]",
+      "  jobs retry --id N [--id N ...] [--dry-run] [--json]",
+      "  jobs discard --id N [--id N ...] [--dry-run] [--json]",
+    ]);
+  });
 });
 
 describe("expire --dry-run", () => {
@@ -70,17 +90,46 @@ describe("expire --dry-run", () => {
     try {
       await createOrder(db.pool, 3, "timestamptz '2020-01-02T03:04:05Z'");
       await createOrder(db.pool, 2);
-      const run = runCli(["expire", "--dry-run"], { env: { DATABASE_URL: db.url } });
-      assert.equal(await run.exit, 0);
-      assert.ok(
-        run.lines.includes("3 ticket(s) would expire now; oldest valid_end: 2020-01-02T03:04:05.000Z"),
-        run.lines.join("\n"),
-      );
+      // Even with every log line asked for, stdout carries the answer alone (`expire --dry-run | ...`).
+      const run = runCli(["expire", "--dry-run"], { env: { DATABASE_URL: db.url, LOG_LEVEL: "debug" } });
+      assert.equal(await run.finished, 0);
+      assert.deepEqual(run.stdout, ["3 ticket(s) would expire now; oldest valid_end: 2020-01-02T03:04:05.000Z"]);
       const { rows } = await db.pool.query("select count(*)::int as n from ticketing.tickets where status = 'usable'");
       assert.equal(rows[0].n, 5);
     } finally {
       await db.drop();
     }
+  });
+});
+
+describe("logs", () => {
+  test("LOG_FORMAT=pretty: readable lines on stderr; json (the default off a terminal): one object a line", async () => {
+    const db = await createTestDatabase();
+    try {
+      const pretty = runCli(["migrate"], { env: { DATABASE_URL: db.url, LOG_FORMAT: "pretty" } });
+      assert.equal(await pretty.finished, 0, pretty.lines.join("\n"));
+      assert.deepEqual(pretty.stdout, []);
+      const line = pretty.stderr.find((l) => l.includes("using DATABASE_URL"));
+      assert.match(line ?? "", /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: using DATABASE_URL$/, pretty.stderr.join("\n"));
+      assert.ok(
+        pretty.stderr.every((l) => !l.startsWith("{")),
+        "no JSON line",
+      );
+
+      const json = runCli(["migrate"], { env: { DATABASE_URL: db.url } });
+      assert.equal(await json.finished, 0);
+      assert.deepEqual(json.stdout, []);
+      assert.ok(json.stderr.length > 0);
+      for (const l of json.stderr) assert.equal(typeof JSON.parse(l).msg, "string", l);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  test("an unknown LOG_FORMAT is a one-line error naming it", async () => {
+    const run = runCli(["status"], { env: { DATABASE_URL: empty.url, LOG_FORMAT: "xml" } });
+    assert.equal(await run.finished, 1);
+    assert.match(run.stderr.join("\n"), /^ticket-lifecycle: invalid environment: LOG_FORMAT: /);
   });
 });
 
@@ -96,7 +145,7 @@ describe("run on the embedded PostgreSQL", () => {
     try {
       if (expectLine) await run.waitForLine(expectLine);
       await run.waitForLine(/"msg":"daemon running"/);
-      const psql = JSON.parse(run.lines.find((l) => l.includes("connect with the psql command")) as string)
+      const psql = JSON.parse(run.stderr.find((l) => l.includes("connect with the psql command")) as string)
         .psql as string;
       const readyz = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
       assert.equal(readyz.status, 200);
@@ -108,7 +157,8 @@ describe("run on the embedded PostgreSQL", () => {
       assert.equal(out, "6");
       run.child.kill("SIGTERM");
       assert.equal(await run.exit, 0, run.lines.slice(-10).join("\n"));
-      assert.ok(run.lines.some((l) => l.includes('"msg":"daemon stopped"')));
+      assert.ok(run.stderr.some((l) => l.includes('"msg":"daemon stopped"')));
+      assert.deepEqual(run.stdout, [], "the daemon's logs go to stderr, nothing to stdout");
       return { psql, lines: run.lines };
     } finally {
       run.child.kill("SIGKILL");

@@ -292,7 +292,12 @@ describe("guard and privileges", () => {
         "queued",
       );
       assert.equal(
-        (await client.query("select ticketing.request_change($1, 'change-1') as r", [ticketIds[2]])).rows[0].r,
+        (
+          await client.query(
+            "select ticketing.request_change($1, 'change-1', jsonb_build_object('valid_end', now() + interval '1 day')) as r",
+            [ticketIds[2]],
+          )
+        ).rows[0].r,
         "queued",
       );
       assert.equal((await client.query("select count(*)::int as n from ticketing.tickets")).rows[0].n > 0, true);
@@ -342,7 +347,16 @@ describe("guard and privileges", () => {
       `select p.proname, p.proconfig from pg_proc p join pg_namespace n on n.oid = p.pronamespace
         where n.nspname = 'ticketing' and p.prosecdef`,
     );
-    assert.deepEqual(rows.map((r) => r.proname).sort(), ["redeem_ticket", "request_change", "request_refund"]);
+    assert.deepEqual(rows.map((r) => r.proname).sort(), [
+      "bulk_refund_progress",
+      "plan_order_refunds",
+      "plan_refunds",
+      "redeem_ticket",
+      "request_change",
+      "request_order_refunds",
+      "request_refund",
+      "request_refunds",
+    ]);
     for (const row of rows) assert.ok(row.proconfig.includes("search_path=ticketing, pg_temp"), row.proname);
   });
 });

@@ -38,8 +38,11 @@ describe("status", () => {
     await driveTo(db.pool, changing.ticketIds[1] as number, "changed");
     // Requests: one refund pending (its job waiting), one change failed with an alert.
     await q("select ticketing.request_refund($1, 'status-refund-1')", [open.ticketIds[0]]);
-    await q("select ticketing.request_change($1, 'status-change-1')", [open.ticketIds[1]]);
-    await q("select ticketing.fail_request('status-change-1', 'change service said no', true)");
+    await q(
+      "select ticketing.request_change($1, 'status-change-1', jsonb_build_object('valid_end', now() + interval '1 day'))",
+      [open.ticketIds[1]],
+    );
+    await q("select ticketing.fail_request('status-change-1', null, 'change service said no', true)");
     // Jobs: a sweep scheduled for later, one job out of attempts, one held by a worker.
     await q("select graphile_worker.add_job('expire_tickets', '{}'::json, run_at => now() + interval '1 hour')");
     const failed = await q(

@@ -3,6 +3,7 @@
 // policy approves (the request was approved upstream, card §8): that one is decided in SQL, in the
 // transaction that applies it (ticketing.approve_request).
 import { z } from "zod";
+import { jsonInteger } from "../db/exactJson.ts";
 
 export type RequestKind = "refund" | "change";
 
@@ -16,8 +17,9 @@ export type Decision = z.infer<typeof decisionSchema>;
 export interface RuleRequest {
   event_id: string;
   kind: RequestKind;
-  ticket_id: number;
-  order_id: number;
+  /** Decimal strings (bigint ids); the body carries them as exact JSON numbers. */
+  ticket_id: string;
+  order_id: string;
   meta: Record<string, unknown>;
 }
 
@@ -28,36 +30,42 @@ export class RuleUnavailable extends Error {}
 
 export type DecideFn = (request: RuleRequest) => Promise<Decision>;
 
-export function httpRuleService(url: string, timeoutMs: number): DecideFn {
+/** `service` names it in errors, which are stored and alerted on: its URL is never written there. */
+export function httpRuleService(service: string, url: string, timeoutMs: number): DecideFn {
   return async (request) => {
+    const body = JSON.stringify({
+      ...request,
+      ticket_id: jsonInteger(request.ticket_id),
+      order_id: jsonInteger(request.order_id),
+    });
     let response: Response;
     try {
       response = await fetch(url, {
         method: "POST",
         headers: { "content-type": "application/json", "idempotency-key": request.event_id },
-        body: JSON.stringify(request),
+        body,
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
       throw new RuleUnavailable(
-        `${url}: ${(error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (error as Error).message}`,
+        `${service}: ${(error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (error as Error).message}`,
       );
     }
     const text = await response.text().catch(() => "");
     if (response.status >= 400 && response.status < 500) {
-      throw new RuleRejected(`${url} answered ${response.status}: ${text.slice(0, 500)}`);
+      throw new RuleRejected(`${service} answered ${response.status}: ${text.slice(0, 500)}`);
     }
-    if (!response.ok) throw new RuleUnavailable(`${url} answered ${response.status}: ${text.slice(0, 200)}`);
-    let body: unknown;
+    if (!response.ok) throw new RuleUnavailable(`${service} answered ${response.status}: ${text.slice(0, 200)}`);
+    let decision: unknown;
     try {
-      body = JSON.parse(text);
+      decision = JSON.parse(text);
     } catch {
-      throw new RuleUnavailable(`${url} answered ${response.status} with a body that is not JSON`);
+      throw new RuleUnavailable(`${service} answered ${response.status} with a body that is not JSON`);
     }
-    const parsed = decisionSchema.safeParse(body);
+    const parsed = decisionSchema.safeParse(decision);
     if (!parsed.success) {
       throw new RuleUnavailable(
-        `${url} answered an unreadable decision: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+        `${service} answered an unreadable decision: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
       );
     }
     return parsed.data;

@@ -7,8 +7,39 @@ import type { CommandContext } from "./index.ts";
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** How long a forced shutdown spends handing this process's jobs over before it exits. */
 const ABANDON_TIMEOUT_MS = 3_000;
+/**
+ * A second signal this soon after the first is the same request delivered twice, not an impatient operator:
+ * Ctrl-C signals the terminal's whole process group, so the daemon gets SIGINT from the terminal and once more
+ * from npm (or the bin's relaunch), which passes on what it receives.
+ */
+export const REPEATED_SIGNAL_MS = 500;
+/** How often a daemon started through a launcher checks that the launcher is still its parent. */
+const LAUNCHER_CHECK_MS = 500;
 
-/** Runs until SIGTERM/SIGINT; a second signal, or a drain longer than SHUTDOWN_TIMEOUT_MS, forces the exit. */
+/**
+ * Started by npm (`npm start`, `npx`) or by the bin's relaunch on the bundled runtime, the daemon's parent is
+ * a launcher that a process manager signals in its place. When that parent is gone (npm or a shell killed, or a
+ * shell between npm and the daemon that dies of the SIGTERM npm passes it), nothing will signal the daemon any
+ * more: it stops on its own, as it would on SIGTERM. Started directly (systemd, a container, a terminal), its
+ * parent's exit means nothing, so it is not watched.
+ */
+function watchLauncher(onGone: () => void): () => void {
+  const launched = process.env.npm_lifecycle_event !== undefined || process.env.TICKET_LIFECYCLE_RELAUNCHED === "1";
+  if (!launched) return () => {};
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, LAUNCHER_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
+ * Runs until SIGTERM/SIGINT (or its launcher is gone); a second signal, or a drain longer than
+ * SHUTDOWN_TIMEOUT_MS, forces the exit.
+ */
 export async function runCommand({ env, log, config }: CommandContext): Promise<number> {
   const daemon = await startDaemon(env, log, config);
   // graphile-worker 0.17 records job outcomes with promises nobody awaits; one cut off by a database restart
@@ -22,7 +53,7 @@ export async function runCommand({ env, log, config }: CommandContext): Promise<
     );
   });
   return new Promise((resolve) => {
-    let stopping = false;
+    let stoppingSince: number | undefined;
     let forcing = false;
     const force = async (reason: string) => {
       if (forcing) return;
@@ -31,13 +62,15 @@ export async function runCommand({ env, log, config }: CommandContext): Promise<
       await Promise.race([daemon.abandon().catch(() => {}), sleep(ABANDON_TIMEOUT_MS)]);
       process.exit(1);
     };
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        void force(`second signal ${signal}`);
+    const shutDown = (cause: { signal?: NodeJS.Signals; launcherGone?: true }) => {
+      if (stoppingSince !== undefined) {
+        if (cause.signal && Date.now() - stoppingSince >= REPEATED_SIGNAL_MS)
+          void force(`second signal ${cause.signal}`);
         return;
       }
-      stopping = true;
-      log.info({ signal, timeoutMs: SHUTDOWN_TIMEOUT_MS }, "shutting down: letting running jobs finish");
+      stoppingSince = Date.now();
+      stopWatchingLauncher();
+      log.info({ ...cause, timeoutMs: SHUTDOWN_TIMEOUT_MS }, "shutting down: letting running jobs finish");
       const timer = setTimeout(
         () => void force(`graceful shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms`),
         SHUTDOWN_TIMEOUT_MS,
@@ -54,7 +87,8 @@ export async function runCommand({ env, log, config }: CommandContext): Promise<
         },
       );
     };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    const stopWatchingLauncher = watchLauncher(() => shutDown({ launcherGone: true }));
+    process.on("SIGTERM", (signal) => shutDown({ signal }));
+    process.on("SIGINT", (signal) => shutDown({ signal }));
   });
 }

@@ -3,7 +3,7 @@
 import type pg from "pg";
 import { openDatabase } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
-import { createLogger } from "../logger.ts";
+import { age, table } from "./format.ts";
 import type { CommandContext } from "./index.ts";
 
 export interface JobCounts {
@@ -133,31 +133,9 @@ export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
   }
 }
 
-/** Columns padded to their widest cell; numbers right-aligned, text left-aligned. */
-function table(header: string[], rows: Array<Array<string | number>>): string {
-  const cells = [header, ...rows.map((row) => row.map(String))];
-  const widths = header.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? "").length)));
-  const numeric = header.map((_, i) => rows.length > 0 && rows.every((row) => typeof row[i] === "number"));
-  return cells
-    .map(
-      (row) =>
-        `  ${row
-          .map((cell, i) => (numeric[i] ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-          .join("  ")
-          .trimEnd()}`,
-    )
-    .join("\n");
-}
-
 function keyValues(rows: Array<[string, string]>): string {
   const width = Math.max(...rows.map(([key]) => key.length));
   return rows.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`).join("\n");
-}
-
-function age(seconds: number): string {
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
-  return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
 }
 
 export function formatStatus(report: StatusReport): string {
@@ -218,12 +196,7 @@ export function formatStatus(report: StatusReport): string {
   return sections.map(([title, body]) => `${title}\n${body}`).join("\n\n");
 }
 
-export async function statusCommand({ env, json }: CommandContext): Promise<number> {
-  // stdout carries the report alone (`status --json | jq` works), so this command logs to stderr; and
-  // its routine lines (database opened, migrations applied) are noise next to a report: warnings and
-  // errors only, unless LOG_LEVEL asks for even less.
-  const quiet = ["error", "fatal", "silent"].includes(env.LOG_LEVEL) ? env.LOG_LEVEL : "warn";
-  const log = createLogger(quiet, process.stderr);
+export async function statusCommand({ env, log, json }: CommandContext): Promise<number> {
   const db = await openDatabase(env, log, 2);
   try {
     await migrate(db.pool, db.connectionString, log);

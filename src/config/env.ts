@@ -10,11 +10,25 @@ export const envSchema = z.object({
   NOTIFICATION_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   REFUND_SERVICE_URL: optionalUrl,
   CHANGE_SERVICE_URL: optionalUrl,
+  /** Calls to refund-processing started per second, across every daemon of the database (unset: no limit). */
+  REFUND_SERVICE_RATE: z.coerce.number().positive().max(100_000).optional(),
+  /** Calls to refund-processing in flight at once, across every daemon of the database (unset: no limit). */
+  REFUND_SERVICE_CONCURRENCY: int(1, 10_000).optional(),
   HTTP_PORT: int(0, 65535).default(9464),
   /** Address of the metrics/health endpoints; 0.0.0.0 lets a Prometheus on another host scrape them. */
   HTTP_HOST: z.union([z.ipv4(), z.ipv6(), z.literal("localhost")]).default("127.0.0.1"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** The CLI's log lines on stderr: json, or pretty (readable lines); unset: pretty on a terminal, else json. */
+  LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
   WORKER_CONCURRENCY: int(1, 64).default(4),
+  /**
+   * Jobs the runner fetches (and locks) at once and hands to its workers without a query each; 0 = off, one
+   * fetch per job. Off by default: a runner whose workers are all busy still fills its local queue, holding
+   * jobs locked that another daemon's idle workers could run (two daemons no longer share four sweeps).
+   */
+  WORKER_LOCAL_QUEUE_SIZE: int(0, 1000).default(0),
+  /** Completions and failures within this many ms are written back in one statement; -1 = one statement each. */
+  WORKER_BATCH_DELAY_MS: int(-1, 1000).default(10),
   /** Tickets expire this many seconds after valid_end (card: none by default). */
   EXPIRE_GRACE_SECONDS: int(0, 30 * 86400).default(0),
   /** Timeout of one call to refund-processing, the change service or notification-orchestrator. */

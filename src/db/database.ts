@@ -3,6 +3,7 @@ import pg from "pg";
 import type { Env } from "../config/env.ts";
 import type { Logger } from "../logger.ts";
 import { startEmbeddedPostgres } from "./embeddedPostgres.ts";
+import { exactJsonTypes } from "./exactJson.ts";
 import { redactUrl } from "./redactUrl.ts";
 import { waitingForServer } from "./waitingPool.ts";
 
@@ -30,12 +31,14 @@ export async function openDatabase(env: Env, log: Logger, poolSize: number): Pro
     log.info({ database: redactUrl(connectionString) }, "using DATABASE_URL");
   }
   // keepAlive: a connection whose server vanished without a word (a network cut) is noticed by TCP
-  // instead of hanging until the next query.
+  // instead of hanging until the next query. types: integers beyond 2^53 in json/jsonb (job payloads
+  // above all) stay exact (exactJson.ts).
   const pool = new pg.Pool({
     connectionString,
     max: poolSize,
     application_name: "ticket-lifecycle-daemon",
     keepAlive: true,
+    types: exactJsonTypes,
   });
   // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
   pool.on("error", (error) => log.warn({ err: error }, "idle database connection lost"));

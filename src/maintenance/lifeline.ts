@@ -1,7 +1,8 @@
 // Crash recovery (sql/7-lifeline.sql). Every few seconds this process records a heartbeat: who it is, the
-// worker-pool ids graphile-worker locks its jobs under, and the jobs it is running. Every few seconds more
-// it frees the jobs of processes whose heartbeat stopped, so a killed daemon's sweep resumes within a
-// minute on whichever daemon is alive, instead of after graphile-worker's four-hour lock timeout.
+// worker-pool ids graphile-worker locks its jobs under, and the jobs it holds (running, or waiting in its local
+// queue). Every few seconds more it frees the jobs of processes whose heartbeat stopped, so a killed daemon's
+// sweep resumes within a minute on whichever daemon is alive, instead of after graphile-worker's four-hour lock
+// timeout.
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import type { WorkerEvents } from "graphile-worker";
@@ -52,7 +53,10 @@ export function startLifeline(deps: LifelineDeps, options: LifelineOptions = {})
   const log = deps.log.child({ component: "lifeline", daemonId });
   const startedAt = new Date();
   const workerIds = new Set<string>();
-  const activeJobs = new Set<string>();
+  // The jobs this process holds locks on: running, or fetched into graphile-worker's local queue and waiting
+  // for a worker there. Both are reported as the heartbeat's active jobs, so neither counts as a leaked lock.
+  const runningJobs = new Set<string>();
+  const queuedJobs = new Set<string>();
   const rescued = new Counter({
     name: "jobs_rescued_total",
     help: "Jobs this daemon freed from a dead or stuck worker, by reason (daemon_dead, owner_unknown, lock_leaked)",
@@ -81,7 +85,7 @@ export function startLifeline(deps: LifelineDeps, options: LifelineOptions = {})
         os.hostname(),
         startedAt,
         [...workerIds],
-        [...activeJobs],
+        [...runningJobs, ...queuedJobs],
       ]);
       if (beatFailures > 0) log.info({ failures: beatFailures }, "heartbeat restored");
       beatFailures = 0;
@@ -121,8 +125,17 @@ export function startLifeline(deps: LifelineDeps, options: LifelineOptions = {})
     workerIds.add(workerPool.id);
     wakeHeartbeat();
   });
-  deps.events.on("job:start", ({ job }) => activeJobs.add(job.id));
-  deps.events.on("job:complete", ({ job }) => activeJobs.delete(job.id));
+  deps.events.on("localQueue:getJobs:complete", ({ jobs }) => {
+    for (const job of jobs) queuedJobs.add(job.id);
+  });
+  deps.events.on("localQueue:returnJobs", ({ jobs }) => {
+    for (const job of jobs) queuedJobs.delete(job.id);
+  });
+  deps.events.on("job:start", ({ job }) => {
+    queuedJobs.delete(job.id);
+    runningJobs.add(job.id);
+  });
+  deps.events.on("job:complete", ({ job }) => runningJobs.delete(job.id));
 
   const rescue = every(
     rescueEveryMs,

@@ -71,16 +71,60 @@ export function createMetrics(db?: Queryable) {
     }),
     alertsActive: new Gauge({
       name: "alerts_active",
-      help: "Active alerts by kind (job_failing, job_stalled, request_rejected)",
+      help: "Active alerts by kind: every kind ever raised (job_failing, job_stalled, request_rejected and any other), 0 when none is active",
       labelNames: ["kind"] as const,
       registers,
       async collect() {
         if (!db) return;
-        const { rows } = await db.query<{ kind: string; n: number }>(
-          "select k.kind, count(a.id)::int as n from (values ('job_failing'), ('job_stalled'), ('request_rejected')) k(kind) left join ticketing.alerts a on a.kind = k.kind and a.cleared_at is null group by k.kind",
+        const { rows } = await db.query<{ kind: string; active: number }>(
+          "select kind, active from ticketing.active_alert_counts()",
         );
         this.reset();
-        for (const row of rows) this.set({ kind: row.kind }, row.n);
+        for (const row of rows) this.set({ kind: row.kind }, row.active);
+      },
+    }),
+    expiryLag: databaseGauge(
+      db,
+      registers,
+      "tickets_expiry_lag_seconds",
+      "Seconds since valid_end of the oldest usable ticket past it (0: the sweep is caught up)",
+      "select ticketing.expiry_lag_seconds() as value",
+    ),
+    oldestPendingRequest: databaseGauge(
+      db,
+      registers,
+      "ticket_requests_oldest_pending_seconds",
+      "Age of the oldest pending refund/change request (0: none pending)",
+      "select ticketing.oldest_pending_request_seconds() as value",
+    ),
+    daemonsLive: databaseGauge(
+      db,
+      registers,
+      "daemons_live",
+      "Daemons whose heartbeat is at most 30 s old, across the fleet",
+      "select ticketing.live_daemons() as value",
+    ),
+    bulkRefundsInProgress: databaseGauge(
+      db,
+      registers,
+      "bulk_refunds_in_progress",
+      "Bulk refunds (event cancellations) not finished yet, as recorded in the database",
+      "select count(*)::int as value from ticketing.bulk_refund_progress(true)",
+    ),
+    bulkRefundTickets: new Gauge({
+      name: "bulk_refund_tickets",
+      help: "Tickets of the unfinished bulk refunds by state: requested = done + failed + remaining",
+      labelNames: ["state"] as const,
+      registers,
+      async collect() {
+        if (!db) return;
+        const { rows } = await db.query<Record<"requested" | "done" | "failed" | "remaining", number>>(
+          `select coalesce(sum(requested), 0)::int as requested, coalesce(sum(done), 0)::int as done,
+                  coalesce(sum(failed), 0)::int as failed, coalesce(sum(remaining), 0)::int as remaining
+             from ticketing.bulk_refund_progress(true)`,
+        );
+        for (const state of ["requested", "done", "failed", "remaining"] as const)
+          this.set({ state }, rows[0]?.[state] ?? 0);
       },
     }),
     ticketsQuarantined: new Gauge({
@@ -106,6 +150,20 @@ export function createMetrics(db?: Queryable) {
       registers,
     }),
   };
+}
+
+/** A gauge whose one value is read from the database (`sql` returns a column `value`) at each scrape. */
+function databaseGauge(db: Queryable | undefined, registers: Registry[], name: string, help: string, sql: string) {
+  return new Gauge({
+    name,
+    help,
+    registers,
+    async collect() {
+      if (!db) return;
+      const { rows } = await db.query<{ value: number }>(sql);
+      this.set(Number(rows[0]?.value ?? 0));
+    },
+  });
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -7,14 +7,20 @@ export interface DecisionResult {
   cancelledOrders: number;
 }
 
-/** Applies a refund/change decision in one transaction (ticketing.apply_decision). */
-export async function applyDecision(db: Queryable, eventId: string, decision: Decision): Promise<DecisionResult> {
+/** Applies a refund/change decision in one transaction, for the lease holder (ticketing.apply_decision). */
+export async function applyDecision(
+  db: Queryable,
+  eventId: string,
+  leaseToken: string,
+  decision: Decision,
+): Promise<DecisionResult> {
   const { rows } = await db.query<{
     outcome: DecisionResult["outcome"];
     completed_orders: number;
     cancelled_orders: number;
-  }>("select * from ticketing.apply_decision($1, $2, $3, $4)", [
+  }>("select * from ticketing.apply_decision($1, $2, $3, $4, $5)", [
     eventId,
+    leaseToken,
     decision.target_status,
     decision.valid_end ?? null,
     decision.meta ?? {},

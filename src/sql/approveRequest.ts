@@ -11,7 +11,7 @@ export interface ApproveResult {
 /** The built-in approve policy: claim, decide and apply in one transaction (sql/8-approve-request.sql). */
 export async function approveRequest(
   db: Queryable,
-  request: { kind: RequestKind; ticketId: number; eventId: string; meta: Record<string, unknown> },
+  request: { kind: RequestKind; ticketId: string; eventId: string; meta: Record<string, unknown> },
 ): Promise<ApproveResult> {
   const { rows } = await db.query<{
     outcome: ApproveResult["outcome"];

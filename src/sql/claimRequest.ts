@@ -6,13 +6,16 @@ export interface Claim {
   status: string;
   attempts: number;
   meta: Record<string, unknown>;
-  orderId: number | null;
+  /** Decimal string; null when the ticket is unknown. */
+  orderId: string | null;
+  /** The lease's proof, required to release, fail or decide the request; null unless claimed. */
+  leaseToken: string | null;
 }
 
 /** Records the request if a raw job brought it first, then leases it to this worker (sql/4-…). */
 export async function claimRequest(
   db: Queryable,
-  request: { kind: RequestKind; ticketId: number; eventId: string; meta: Record<string, unknown> },
+  request: { kind: RequestKind; ticketId: string; eventId: string; meta: Record<string, unknown> },
   leaseSeconds: number,
 ): Promise<Claim> {
   const { rows } = await db.query<{
@@ -21,8 +24,9 @@ export async function claimRequest(
     attempts: number;
     meta: Record<string, unknown>;
     order_id: string | null;
+    lease_token: string | null;
   }>(
-    `select c.outcome, c.status, c.attempts, c.meta, t.order_id
+    `select c.outcome, c.status, c.attempts, c.meta, c.lease_token, t.order_id
        from ticketing.claim_request($1, $2, $3, $4, make_interval(secs => $5)) c
        left join ticketing.tickets t on t.id = $2`,
     [request.kind, request.ticketId, request.eventId, request.meta, leaseSeconds],
@@ -34,6 +38,7 @@ export async function claimRequest(
     status: row.status,
     attempts: row.attempts,
     meta: row.meta,
-    orderId: row.order_id === null ? null : Number(row.order_id),
+    orderId: row.order_id,
+    leaseToken: row.lease_token,
   };
 }

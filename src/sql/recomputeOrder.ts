@@ -3,7 +3,7 @@ import type { Queryable } from "./queryable.ts";
 /** Recomputes one order's status from its tickets: its status now, tickets not yet terminal, and whether this call finished it. */
 export async function recomputeOrder(
   db: Queryable,
-  orderId: number,
+  orderId: string,
 ): Promise<{ status: string | null; openTickets: number; completedNow: boolean; cancelledNow: boolean }> {
   const { rows: changed } = await db.query<{ completed: number; cancelled: number }>(
     "select * from ticketing.recompute_orders(array[$1::bigint])",

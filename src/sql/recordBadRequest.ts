@@ -8,14 +8,9 @@ import type { Queryable } from "./queryable.ts";
 export async function recordBadRequest(
   db: Queryable,
   kind: RequestKind,
-  ticketId: number,
+  ticketId: string,
   eventId: string,
   reason: string,
 ): Promise<void> {
-  await db.query(
-    `insert into ticketing.ticket_requests (event_id, kind, ticket_id, status, error, finished_at)
-     values ($1, $2, $3, 'failed', left($4, 2000), now())
-     on conflict (event_id) do nothing`,
-    [eventId, kind, ticketId, reason],
-  );
+  await db.query("select ticketing.record_bad_request($1, $2, $3, $4)", [kind, ticketId, eventId, reason]);
 }

@@ -242,4 +242,30 @@ describe("the lifeline plugin", () => {
     );
     assert.deepEqual(rows, [{ retired: true }]);
   });
+
+  test("jobs fetched into graphile-worker's local queue count as held until they run or are handed back", async () => {
+    const events: WorkerEvents = new EventEmitter();
+    const lifeline = startLifeline(
+      { connectionString: db.url, log: createLogger("silent"), events },
+      { heartbeatMs: 100, deadAfterMs: 1_000, rescueEveryMs: 200 },
+    );
+    const emit = events.emit.bind(events) as (name: string, payload: unknown) => boolean;
+    const held = async (expected: string[]) =>
+      waitFor(`a heartbeat holding ${expected.join(", ")}`, async () => {
+        const { rows } = await db.pool.query<{ active_job_ids: string[] }>(
+          "select active_job_ids from ticketing.daemon_heartbeats where daemon_id = $1",
+          [lifeline.daemonId],
+        );
+        const ids = [...(rows[0]?.active_job_ids ?? [])].sort();
+        return JSON.stringify(ids) === JSON.stringify(expected) ? ids : undefined;
+      });
+    emit("pool:create", { workerPool: { id: "pool-local-queue" } });
+    emit("localQueue:getJobs:complete", { jobs: [{ id: "61" }, { id: "62" }, { id: "63" }] });
+    await held(["61", "62", "63"]);
+    emit("job:start", { job: { id: "61" } });
+    emit("job:complete", { job: { id: "61" } });
+    emit("localQueue:returnJobs", { jobs: [{ id: "63" }] });
+    await held(["62"]);
+    await lifeline.stop();
+  });
 });

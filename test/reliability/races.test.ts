@@ -42,7 +42,10 @@ describe("at the SQL entry points", () => {
         tickets.push(...(await createOrder(db.pool, 2, "now() - interval '1 second'")).ticketIds);
       for (const t of tickets) {
         await db.pool.query("select ticketing.request_refund($1, $2)", [t, `race-refund-${t}`]);
-        await db.pool.query("select ticketing.request_change($1, $2)", [t, `race-change-${t}`]);
+        await db.pool.query(
+          "select ticketing.request_change($1, $2, jsonb_build_object('valid_end', now() + interval '1 day'))",
+          [t, `race-change-${t}`],
+        );
       }
       const calls: RacingCall[] = tickets.flatMap((t) => [
         {
@@ -51,10 +54,10 @@ describe("at the SQL entry points", () => {
           role: "ticketing_client",
         },
         {
-          text: "select outcome as r from ticketing.apply_decision($1, 'refunded', null, '{}')",
+          text: "select outcome as r from ticketing.apply_decision($1, null, 'refunded', null, '{}')",
           values: [`race-refund-${t}`],
         },
-        { text: "select ticketing.begin_change($1) as r", values: [`race-change-${t}`] },
+        { text: "select ticketing.begin_change($1, null) as r", values: [`race-change-${t}`] },
       ]);
       calls.push({ text: "select * from ticketing.expire_batch(1000) as r", values: [] });
       const results = await atOnce(racers, calls, RETRYABLE);

@@ -3,6 +3,7 @@
 // once; a job that will not finish cannot hold the shutdown beyond its bound.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { REPEATED_SIGNAL_MS } from "../../src/commands/run.ts";
 import { waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startHttpStub } from "../support/httpStub.ts";
@@ -133,9 +134,12 @@ test("a second signal forces the exit at once; the next start takes over what it
     await waitFor("the refund call in flight", async () => refundService.requests.length > 0, 30_000);
     await sweepUnderWay(db);
     first.child.kill("SIGTERM");
+    const firstSignalAt = Date.now();
     await waitFor("the sweep to stop at its batch boundary", async () =>
       first.logs().some((l) => l.msg === "expiry sweep finished" && l.interrupted === true),
     );
+    // A signal within the repeat window would count as the first one delivered twice.
+    await waitFor("the repeat window to pass", async () => Date.now() - firstSignalAt > REPEATED_SIGNAL_MS);
     const forcedAt = Date.now();
     first.child.kill("SIGTERM");
     assert.equal(await first.exit, 1);

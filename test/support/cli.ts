@@ -9,9 +9,15 @@ export interface CliRun {
   child: ChildProcess;
   /** stdout + stderr lines so far. */
   lines: string[];
+  /** The answer: stdout's lines alone. */
+  stdout: string[];
+  /** The logs: stderr's lines alone. */
+  stderr: string[];
   /** Resolves with the first line matching `pattern`, rejects after the deadline. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   exit: Promise<number | null>;
+  /** The exit code, once every line of output has been read too. */
+  finished: Promise<number | null>;
 }
 
 /** Runs the real CLI as a child process (env replaces DATABASE_URL & co. entirely when given). */
@@ -26,23 +32,31 @@ export function runCli(
     cwd: options.cwd ?? process.cwd(),
   });
   const lines: string[] = [];
+  const byStream = { stdout: [] as string[], stderr: [] as string[] };
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
-  const onLine = (line: string) => {
+  const onLine = (stream: keyof typeof byStream, line: string) => {
     if (!line) return;
     lines.push(line);
+    byStream[stream].push(line);
     for (const w of waiters.filter((w) => w.pattern.test(line))) {
       waiters.splice(waiters.indexOf(w), 1);
       w.resolve(line);
     }
   };
   // Whole lines only: a log line may arrive split over two reads.
-  for (const stream of [child.stdout, child.stderr])
-    if (stream) createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", onLine);
+  for (const name of ["stdout", "stderr"] as const)
+    createInterface({ input: child[name], crlfDelay: Number.POSITIVE_INFINITY }).on("line", (line) =>
+      onLine(name, line),
+    );
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const closed = [child.stdout, child.stderr].map((stream) => new Promise((resolve) => stream.once("close", resolve)));
+  const finished = Promise.all([exit, ...closed]).then(([code]) => code);
   return {
     child,
     lines,
+    ...byStream,
     exit,
+    finished,
     waitForLine(pattern, timeoutMs = 60_000) {
       const seen = lines.find((l) => pattern.test(l));
       if (seen) return Promise.resolve(seen);
@@ -68,6 +82,16 @@ export function runCli(
       });
     },
   };
+}
+
+/** Runs the CLI to its end: exit code, stdout (the answer) and stderr (the logs) as whole texts. */
+export async function cliOutput(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = runCli(args, { env });
+  const code = await run.finished;
+  return { code, stdout: run.stdout.join("\n"), stderr: run.stderr.join("\n") };
 }
 
 /** A TCP port nobody listens on right now. */

@@ -1,0 +1,53 @@
+// `alerts` and `alerts clear KEY`.
+import type { Queryable } from "../sql/queryable.ts";
+import { resolveAlert } from "../sql/resolveAlert.ts";
+import { iso, oneLine, printAction, printList } from "./format.ts";
+import type { CommandContext } from "./index.ts";
+import { withDatabase } from "./withDatabase.ts";
+
+interface ActiveAlert {
+  id: string;
+  key: string;
+  kind: string;
+  message: string;
+  details: unknown;
+  raised_at: Date;
+}
+
+async function activeAlerts(db: Queryable): Promise<ActiveAlert[]> {
+  const { rows } = await db.query<ActiveAlert>(
+    "select id, key, kind, message, details, raised_at from ticketing.active_alerts order by raised_at, id",
+  );
+  return rows;
+}
+
+export async function alertsCommand(ctx: CommandContext): Promise<number> {
+  const rows = await withDatabase(ctx, activeAlerts);
+  printList(ctx.json, "active alert(s)", rows, [
+    ["raised_at", (a) => iso(a.raised_at)],
+    ["kind", (a) => a.kind],
+    ["key", (a) => a.key],
+    ["message", (a) => oneLine(a.message, 80)],
+  ]);
+  return 0;
+}
+
+export async function alertsClearCommand(ctx: CommandContext): Promise<number> {
+  const key = ctx.args[0] as string;
+  const alert = await withDatabase(ctx, (pool) => resolveAlert(pool, key, ctx.dryRun));
+  printAction({
+    dryRun: ctx.dryRun,
+    json: ctx.json,
+    verb: "clear",
+    past: "cleared",
+    noun: "active alert(s)",
+    rows: alert ? [alert] : [],
+    columns: [
+      ["kind", (a) => a.kind],
+      ["key", (a) => a.key],
+      ["raised_at", (a) => iso(a.raised_at)],
+      ["message", (a) => oneLine(a.message, 80)],
+    ],
+  });
+  return alert ? 0 : 1;
+}

@@ -1,0 +1,138 @@
+// One bulk refund (ticketing.request_refunds / request_order_refunds): with the built-in approve policy it
+// drains the bulk's pending requests in batches, each batch its own transaction (`lanes` in flight, SKIP
+// LOCKED keeps them apart); with refund-processing it hands them to the per-request jobs, a window at a
+// time, so the service sees one call per request at the pace the shared limit allows. Finished batches
+// stay committed: a crash or a restart resumes with the requests still pending.
+import type { JobHelpers, Task } from "graphile-worker";
+import { z } from "zod";
+import { formatZodError } from "../src/config/formatZodError.ts";
+import type { TaskDeps } from "../src/deps.ts";
+import { withJobHealth } from "../src/jobHealth.ts";
+import type { Logger } from "../src/logger.ts";
+import { retryOnConflict } from "../src/retryOnConflict.ts";
+import { bulkRefundProgress } from "../src/sql/bulkRefundProgress.ts";
+import { drainBulkRefund } from "../src/sql/drainBulkRefund.ts";
+import { enqueueBulkRefundJob } from "../src/sql/enqueueBulkRefundJob.ts";
+import { feedBulkRefund } from "../src/sql/feedBulkRefund.ts";
+import { finishBulkRefund } from "../src/sql/finishBulkRefund.ts";
+
+export const bulkRefundPayload = z.object({
+  bulk_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  batch_size: z.number().int().min(1).max(10_000).default(500),
+  lanes: z.number().int().min(1).max(8).default(3),
+});
+
+const PROGRESS_EVERY_MS = 5_000;
+/** How often a bulk handed to refund-processing is topped up and checked. */
+const FEED_EVERY_MS = 500;
+
+/** Handed over and unfinished at once: a few seconds of the allowed pace, at least two per allowed call in flight. */
+export function feedWindow(rate: number | undefined, concurrency: number | undefined): number {
+  const byRate = rate === undefined ? 1000 : Math.ceil(rate * 5);
+  return Math.min(10_000, Math.max(byRate, 2 * (concurrency ?? 1)));
+}
+
+const pause = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
+async function logProgress(deps: TaskDeps, log: Logger, bulkId: string, message: string) {
+  const [progress] = await bulkRefundProgress(deps.pool, [bulkId]);
+  if (progress) {
+    const { requested, done, failed, remaining, eventId } = progress;
+    log.info({ eventId, requested, done, failed, remaining }, message);
+  }
+}
+
+async function drain(
+  deps: TaskDeps,
+  log: Logger,
+  bulkId: string,
+  payload: z.infer<typeof bulkRefundPayload>,
+  helpers: JobHelpers,
+) {
+  let lastProgress = Date.now();
+  // Each lane resumes after the last request of its previous batch, then makes a second pass from the
+  // front for what the first had to skip (a ticket another transaction held).
+  const lane = async () => {
+    for (let pass = 1; pass <= 2; pass++) {
+      let after: string | undefined;
+      while (!helpers.abortSignal.aborted) {
+        const from = after;
+        const batch = await retryOnConflict(() => drainBulkRefund(deps.pool, bulkId, payload.batch_size, from), log);
+        if (!batch.lastId) break;
+        after = batch.lastId;
+        deps.metrics.refundSucceeded.inc(batch.succeeded);
+        deps.metrics.requestsFinished.inc({ kind: "refund", outcome: "succeeded" }, batch.succeeded);
+        deps.metrics.requestsFinished.inc({ kind: "refund", outcome: "failed" }, batch.failed);
+        deps.metrics.ordersCompleted.inc(batch.completedOrders);
+        deps.metrics.ordersCancelled.inc(batch.cancelledOrders);
+        if (batch.failed > 0)
+          log.error(
+            { failed: batch.failed, alert: "request_rejected" },
+            "bulk refund: the state machine refused tickets",
+          );
+        if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+          lastProgress = Date.now();
+          await logProgress(deps, log, bulkId, "bulk refund progress");
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: payload.lanes }, lane));
+}
+
+async function feed(deps: TaskDeps, log: Logger, bulkId: string, helpers: JobHelpers) {
+  const window = feedWindow(deps.env.REFUND_SERVICE_RATE, deps.env.REFUND_SERVICE_CONCURRENCY);
+  let lastProgress = Date.now();
+  while (!helpers.abortSignal.aborted) {
+    const { inFlight, waiting } = await feedBulkRefund(deps.pool, bulkId, window);
+    if (inFlight === 0 && waiting === 0) return;
+    if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = Date.now();
+      await logProgress(deps, log, bulkId, "bulk refund progress");
+    }
+    await pause(FEED_EVERY_MS, helpers.abortSignal);
+  }
+}
+
+export function bulkRefund(deps: TaskDeps): Task {
+  return withJobHealth(deps, "bulk_refund", async (rawPayload, helpers) => {
+    const parsed = bulkRefundPayload.safeParse(rawPayload ?? {});
+    if (!parsed.success) {
+      deps.log.error(
+        { task: "bulk_refund", jobId: helpers.job.id, reason: formatZodError(parsed.error) },
+        "invalid bulk_refund payload; job dropped",
+      );
+      return;
+    }
+    const bulkId = String(parsed.data.bulk_id);
+    const log = deps.log.child({ task: "bulk_refund", jobId: helpers.job.id, bulkId });
+    const mode = deps.decide.refund ? "refund-processing" : "built-in";
+    log.info({ mode }, "bulk refund started");
+    if (deps.decide.refund) await feed(deps, log, bulkId, helpers);
+    else await drain(deps, log, bulkId, parsed.data, helpers);
+
+    if (helpers.abortSignal.aborted) {
+      // Shutting down: every finished batch is committed; the rest goes to whichever daemon runs next.
+      await enqueueBulkRefundJob(deps.pool, bulkId);
+      await logProgress(deps, log, bulkId, "bulk refund interrupted; queued again");
+      return;
+    }
+    if (!(await finishBulkRefund(deps.pool, bulkId))) {
+      // Requests whose ticket another transaction held through both passes: graphile-worker retries the job.
+      await logProgress(deps, log, bulkId, "bulk refund: requests still pending");
+      throw new Error(`bulk refund ${bulkId}: requests still pending after both passes; retrying`);
+    }
+    await logProgress(deps, log, bulkId, "bulk refund finished");
+  });
+}
