@@ -14,14 +14,21 @@ import { type BenchServer, startBenchServer } from "./support/server.ts";
 
 const SIZES = {
   full: {
-    expiry: [100_000, 300_000, 1_000_000],
+    expiry: { tickets: 200_000, rounds: 3, schemaCosts: true },
     requests: 100_000,
     latency: 1_000,
     delivery: 100_000,
     scaleOut: 100_000,
     bulk: 100_000,
   },
-  quick: { expiry: [10_000, 30_000], requests: 5_000, latency: 200, delivery: 10_000, scaleOut: 20_000, bulk: 10_000 },
+  quick: {
+    expiry: { tickets: 20_000, rounds: 1, schemaCosts: false },
+    requests: 5_000,
+    latency: 200,
+    delivery: 10_000,
+    scaleOut: 20_000,
+    bulk: 10_000,
+  },
 };
 
 type Sizes = (typeof SIZES)["full"];
@@ -42,14 +49,16 @@ const { values } = parseArgs({
     json: { type: "boolean", default: false },
     only: { type: "string" },
     profile: { type: "boolean", default: false },
+    "expiry-rounds": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (values.help) {
-  console.log(`usage: npm run bench -- [--quick] [--json] [--only ${Object.keys(BENCHMARKS).join(",")}] [--profile]
+  console.log(`usage: npm run bench -- [--quick] [--json] [--only ${Object.keys(BENCHMARKS).join(",")}] [--profile] [--expiry-rounds N]
 
 --profile   instead of the benchmarks, EXPLAIN (ANALYZE, BUFFERS) of every statement in one expiry batch
-            and in one refund request (auto_explain; needs a superuser connection)`);
+            and in one refund request (auto_explain; needs a superuser connection)
+--expiry-rounds N   rounds of the expiry cases (default 3 in the full run, 1 with --quick)`);
   process.exit(0);
 }
 const only = values.only ? values.only.split(",").map((s) => s.trim()) : Object.keys(BENCHMARKS);
@@ -60,6 +69,14 @@ if (unknown.length) {
 }
 
 const mode = values.quick ? "quick" : "full";
+if (values["expiry-rounds"] !== undefined) {
+  const rounds = Number(values["expiry-rounds"]);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
+    console.error("--expiry-rounds must be a whole number from 1 to 20");
+    process.exit(2);
+  }
+  SIZES[mode].expiry.rounds = rounds;
+}
 const startedAt = new Date().toISOString();
 const started = performance.now();
 // Progress goes to stderr, so `--json > results.json` stays clean.

@@ -16,6 +16,9 @@ export const expireTicketsPayload = z.object({
     .min(0)
     .max(30 * 86_400)
     .optional(),
+  // First delay before a ticket the sweep set aside (its expiry failed on its own) is tried again; it
+  // doubles with every failed attempt, up to 64 times this.
+  retry_seconds: z.number().int().min(0).max(86_400).default(60),
   // Three batches in flight keep two cores busy while each of them waits for its commit (bench/: +20% over two).
   lanes: z.number().int().min(1).max(8).default(3),
 });
@@ -35,20 +38,40 @@ export function expireTickets(deps: TaskDeps): Task {
     const grace = payload.grace_seconds ?? deps.env.EXPIRE_GRACE_SECONDS;
     const started = Date.now();
     let expired = 0;
+    let skipped = 0;
     let batches = 0;
     let lastProgress = started;
 
     // Each lane resumes after the last ticket of its previous batch (ticketing.expire_batch explains why),
-    // then makes a second pass from the front for what the first skipped or what became due behind it.
+    // then makes passes from the front for what it passed over or what became due behind it, until a pass
+    // expires nothing. A ticket passed over because another lane held its order is taken by a later pass:
+    // that lane expired something in its own pass, so it makes one more.
     const lane = async () => {
-      for (let pass = 1; pass <= 2; pass++) {
+      for (let progress = true; progress && !helpers.abortSignal.aborted; ) {
+        progress = false;
         let after: SweepPosition | undefined;
         while (!helpers.abortSignal.aborted) {
           const from = after;
-          const result = await retryOnConflict(() => expireBatch(deps.pool, payload.batch_size, grace, from), log);
+          const result = await retryOnConflict(
+            () =>
+              expireBatch(deps.pool, {
+                batchSize: payload.batch_size,
+                graceSeconds: grace,
+                retrySeconds: payload.retry_seconds,
+                after: from,
+              }),
+            log,
+          );
           if (!result.last) break;
           after = result.last;
+          progress ||= result.expired > 0;
           expired += result.expired;
+          skipped += result.skipped;
+          if (result.quarantined.length > 0)
+            log.error(
+              { alert: "ticket_quarantined", ticketIds: result.quarantined },
+              "alert raised: expiry failed for these tickets on their own; set aside, the rest of the batch expired",
+            );
           batches += 1;
           deps.metrics.ticketsExpired.inc(result.expired);
           deps.metrics.sweepBatchSize.observe(result.expired);
@@ -79,6 +102,8 @@ export function expireTickets(deps: TaskDeps): Task {
     log.info(
       {
         expired,
+        // Times a ticket was passed over because another transaction held its order (each pass counts); a later run takes it.
+        skipped,
         batches,
         seconds,
         ticketsPerSecond: seconds > 0 ? Math.round(expired / seconds) : expired,

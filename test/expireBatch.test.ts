@@ -14,6 +14,8 @@ after(async () => {
   await db.drop();
 });
 
+const batch = (batchSize: number, after?: SweepPosition) => ({ batchSize, graceSeconds: 0, retrySeconds: 60, after });
+
 const statusOf = async (ids: number[]) =>
   (
     await db.pool.query<{ status: string }>("select status from ticketing.tickets where id = any($1) order by id", [
@@ -37,21 +39,21 @@ test("batches resume after the last ticket taken; a ticket held elsewhere is lef
     await holder.query("begin");
     await holder.query("select 1 from ticketing.tickets where id = $1 for update", [ids[1]]);
 
-    const first = await expireBatch(db.pool, 2, 0);
+    const first = await expireBatch(db.pool, batch(2));
     assert.equal(first.expired, 2);
     assert.deepEqual(await statusOf(ids), ["expired", "usable", "expired", "usable", "usable", "usable"]);
     let after = first.last as SweepPosition;
     assert.equal(after.id, String(ids[2]));
 
-    const second = await expireBatch(db.pool, 2, 0, after);
+    const second = await expireBatch(db.pool, batch(2, after));
     assert.equal(second.expired, 2);
     after = second.last as SweepPosition;
-    const third = await expireBatch(db.pool, 2, 0, after);
+    const third = await expireBatch(db.pool, batch(2, after));
     assert.deepEqual([third.expired, third.completedOrders, third.last?.id], [1, 0, String(ids[5])]);
-    assert.equal((await expireBatch(db.pool, 2, 0, third.last)).last, undefined);
+    assert.equal((await expireBatch(db.pool, batch(2, third.last))).last, undefined);
 
     await holder.query("commit");
-    const again = await expireBatch(db.pool, 2, 0);
+    const again = await expireBatch(db.pool, batch(2));
     assert.deepEqual([again.expired, again.completedOrders, again.last?.id], [1, 1, String(ids[1])]);
     assert.deepEqual(await statusOf(ids), Array(6).fill("expired"));
     const { rows } = await db.pool.query(

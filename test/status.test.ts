@@ -80,7 +80,8 @@ describe("status", () => {
   test("--json: one object with stable keys and the database's numbers", async () => {
     const { stdout } = await cli(db, ["status", "--json"]);
     const report = JSON.parse(stdout);
-    assert.deepEqual(Object.keys(report), ["tickets", "orders", "jobs", "outbox", "requests", "alerts"]);
+    assert.deepEqual(Object.keys(report), ["tickets", "orders", "jobs", "outbox", "requests", "alerts", "quarantined"]);
+    assert.deepEqual(report.quarantined, []);
     assert.deepEqual(report.tickets, { changed: 1, changing: 1, usable: 2, expired: 1, refunded: 3, used: 1 });
     assert.deepEqual(report.orders, { open: 2, completed: 1, cancelled: 1 });
     assert.deepEqual(report.jobs, {
@@ -113,7 +114,7 @@ describe("status", () => {
 
   test("without --json: a table per section", async () => {
     const { stdout, stderr } = await cli(db, ["status"]);
-    for (const title of ["tickets", "orders", "jobs", "outbox", "requests", "active alerts"])
+    for (const title of ["tickets", "orders", "jobs", "outbox", "requests", "quarantined tickets", "active alerts"])
       assert.match(stdout, new RegExp(`^${title}$`, "m"));
     assert.match(stdout, /^ {2}refunded +3$/m);
     assert.match(stdout, /^ {2}cancelled +1$/m);

@@ -56,11 +56,8 @@ function startChild(args: string[], env: Record<string, string>, readyNeedle: st
       resolve(code);
     });
   });
-  readline.createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on("line", (line) => {
-    stderr.push(line);
-    if (stderr.length > 50) stderr.shift();
-  });
-  readline.createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on("line", (text) => {
+  // JSON log lines may come on either stream: the daemon writes its logs to stderr, keeping stdout for answers.
+  const onLogLine = (text: string) => {
     if (text.includes('"level":50') || text.includes('"level":60')) {
       errors.push(text);
       if (errors.length > 20) errors.shift();
@@ -77,7 +74,13 @@ function startChild(args: string[], env: Record<string, string>, readyNeedle: st
       waiters.delete(w);
       w.resolve(line);
     }
+  };
+  readline.createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on("line", (line) => {
+    stderr.push(line);
+    if (stderr.length > 50) stderr.shift();
+    onLogLine(line);
   });
+  readline.createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on("line", onLogLine);
 
   const child: Child = {
     pid: proc.pid as number,

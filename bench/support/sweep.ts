@@ -34,10 +34,19 @@ function sweepFinished(children: Child[], jobId: string): Promise<{ child: numbe
  */
 export async function runSweeps(
   db: BenchDatabase,
-  options: { processes: number; shared: boolean; batchSize: number; postmaster: number | undefined },
+  options: {
+    processes: number;
+    shared: boolean;
+    batchSize: number;
+    postmaster: number | undefined;
+    /** More environment for the daemons. */
+    env?: Record<string, string>;
+    /** Runs once the sweeps are over (or failed), before the daemons are stopped. */
+    afterSweeps?: () => Promise<void>;
+  },
 ): Promise<SweepRun> {
   // One worker slot per process when each gets its own sweep: a process with free slots could take them all.
-  const env: Record<string, string> = options.shared ? {} : { WORKER_CONCURRENCY: "1" };
+  const env: Record<string, string> = { ...(options.shared ? {} : { WORKER_CONCURRENCY: "1" }), ...options.env };
   const children = await Promise.all(Array.from({ length: options.processes }, () => startDaemonProcess(db.url, env)));
   try {
     const payload = JSON.stringify({ batch_size: options.batchSize });
@@ -64,6 +73,7 @@ export async function runSweeps(
     const rss = children.map((c) => c.peakRssMb()).filter((n): n is number => n !== undefined);
     return { seconds, perProcess, peakRssMb: rss.length ? Math.max(...rss) : undefined, cpuSeconds };
   } finally {
+    await options.afterSweeps?.();
     await Promise.all(children.map((c) => c.stop()));
   }
 }

@@ -26,6 +26,14 @@ export interface StatusReport {
   };
   requests: Record<string, Record<string, number>>;
   alerts: Array<{ id: number; key: string; kind: string; message: string; details: unknown; raised_at: string }>;
+  /** Tickets the expiry sweep set aside (ids as decimal strings: they may exceed 2^53). */
+  quarantined: Array<{
+    ticket_id: string;
+    order_id: string;
+    attempts: number;
+    error: string;
+    next_attempt_at: string;
+  }>;
 }
 
 type Count = string | number;
@@ -70,6 +78,16 @@ export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
       details: unknown;
       raised_at: Date;
     }>("select id, key, kind, message, details, raised_at from ticketing.active_alerts order by raised_at, id");
+    const quarantined = await client.query<{
+      ticket_id: string;
+      order_id: string;
+      attempts: number;
+      error: string;
+      next_attempt_at: Date;
+    }>(
+      `select ticket_id::text, order_id::text, attempts, error, next_attempt_at
+         from ticketing.status_quarantine order by next_attempt_at, ticket_id`,
+    );
     await client.query("commit");
 
     const box = outbox.rows[0];
@@ -105,6 +123,7 @@ export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
         details: a.details,
         raised_at: a.raised_at.toISOString(),
       })),
+      quarantined: quarantined.rows.map((q) => ({ ...q, next_attempt_at: q.next_attempt_at.toISOString() })),
     };
   } catch (error) {
     await client.query("rollback").catch(() => {});
@@ -154,6 +173,15 @@ export function formatStatus(report: StatusReport): string {
         ["kind", "pending", "succeeded", "failed"],
         Object.entries(report.requests).map(([kind, s]) => [kind, s.pending ?? 0, s.succeeded ?? 0, s.failed ?? 0]),
       ),
+    ],
+    [
+      "quarantined tickets",
+      report.quarantined.length
+        ? table(
+            ["ticket", "order", "attempts", "next_attempt", "error"],
+            report.quarantined.map((q) => [q.ticket_id, q.order_id, q.attempts, q.next_attempt_at, q.error]),
+          )
+        : "  none",
     ],
     [
       "active alerts",

@@ -127,6 +127,16 @@ export function createMetrics(db?: Queryable) {
           this.set({ state }, rows[0]?.[state] ?? 0);
       },
     }),
+    ticketsQuarantined: new Gauge({
+      name: "tickets_quarantined",
+      help: "Tickets the expiry sweep set aside because their expiry failed on its own (ticketing.status_quarantine)",
+      registers,
+      async collect() {
+        if (!db) return;
+        const { rows } = await db.query<{ n: number }>("select count(*)::int as n from ticketing.status_quarantine");
+        this.set(rows[0]?.n ?? 0);
+      },
+    }),
     outboxBacklog: new Gauge({ name: "outbox_backlog", help: "Undelivered outbox events", registers }),
     outboxOldestAge: new Gauge({
       name: "outbox_oldest_undelivered_seconds",
