@@ -43,8 +43,12 @@ export const envSchema = z.object({
    * jobs locked that another daemon's idle workers could run (two daemons no longer share four sweeps).
    */
   WORKER_LOCAL_QUEUE_SIZE: int(0, 1000).default(0),
-  /** Completions and failures within this many ms are written back in one statement; -1 = one statement each. */
-  WORKER_BATCH_DELAY_MS: int(-1, 1000).default(10),
+  /**
+   * Completions and failures within this many ms are written back in one statement; -1 = one statement each.
+   * Off by default: graphile-worker 0.18 stops its whole runner when a batched write-back is cut off by a
+   * database restart (test/reliability/pgRestart.test.ts), where a single write-back only loses that job's lock.
+   */
+  WORKER_BATCH_DELAY_MS: int(-1, 1000).default(-1),
   /** Tickets expire this many seconds after valid_end (card: none by default). */
   EXPIRE_GRACE_SECONDS: int(0, 30 * 86400).default(0),
   /** Timeout of one call to refund-processing, the change service or notification-orchestrator. */
