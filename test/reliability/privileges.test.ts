@@ -379,7 +379,14 @@ describe("each role does its job as itself", () => {
       );
       assert.equal(await scalar(client, "select ticketing.redeem_ticket($1, 'client-gate')", [a]), "applied");
       assert.equal(await scalar(client, "select ticketing.request_refund($1, 'client-refund')", [b]), "queued");
-      assert.equal(await scalar(client, "select ticketing.request_change($1, 'client-change')", [c]), "queued");
+      assert.equal(
+        await scalar(
+          client,
+          "select ticketing.request_change($1, 'client-change', jsonb_build_object('valid_end', now() + interval '30 days'))",
+          [c],
+        ),
+        "queued",
+      );
       assert.equal(await sqlState(client.query("select ticketing.transition_ticket($1, 'used', 'x')", [b])), "42501");
     } finally {
       await client.end();
