@@ -1048,6 +1048,17 @@ begin
         graphile_worker._private_tasks to ticketing_engine, ticketing_daemon;
   grant select, insert, update, delete on graphile_worker._private_known_crontabs to ticketing_daemon;
   grant select on graphile_worker.migrations to ticketing_daemon;
+  -- TRIGGER on graphile_worker's tables is as good as the engine's rights (see refuse_foreign_triggers), and
+  -- TRUNCATE there would wipe every queued job past row level security: only the owner keeps them.
+  for v_grant in
+    select distinct c.oid::regclass as rel, a.grantee
+      from pg_class c, aclexplode(c.relacl) a
+     where c.relnamespace = 'graphile_worker'::regnamespace and c.relkind in ('r', 'p')
+       and a.privilege_type in ('TRIGGER', 'REFERENCES', 'TRUNCATE') and a.grantee <> c.relowner
+  loop
+    execute format('revoke trigger, references, truncate on %s from %s cascade', v_grant.rel,
+                   case when v_grant.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(v_grant.grantee)) end);
+  end loop;
   -- graphile-worker enables row level security on its tables with no policy: only their owner sees a row.
   foreach v_worker_table in array array['graphile_worker._private_jobs', 'graphile_worker._private_job_queues',
                                          'graphile_worker._private_tasks', 'graphile_worker._private_known_crontabs']::regclass[] loop
@@ -1230,6 +1241,8 @@ CREATE FUNCTION ticketing.prune_outbox(p_retention_hours integer, p_chunk intege
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
+  select case when p_retention_hours is null or p_retention_hours < 1 or p_chunk is null or p_chunk < 1
+              then ticketing.invalid_argument('prune_outbox: retention hours and chunk must be at least 1') end;
   with pruned as (
     delete from ticketing.outbox where id in (
       select id from ticketing.outbox
@@ -1624,17 +1637,24 @@ CREATE FUNCTION ticketing.refuse_foreign_triggers() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 declare
+  v_table text;
   v_trigger name;
 begin
-  select t.tgname into v_trigger
-    from pg_catalog.pg_trigger t join pg_catalog.pg_proc p on p.oid = t.tgfoid
-   where t.tgrelid = tg_relid and not t.tgisinternal and p.pronamespace <> 'ticketing'::regnamespace
+  -- graphile_worker's tables count too: the engine's functions queue jobs (add_job runs with its caller's
+  -- rights), so a trigger there would run as the engine as well.
+  select format('%I.%I', n.nspname, c.relname), t.tgname into v_table, v_trigger
+    from pg_catalog.pg_trigger t
+    join pg_catalog.pg_class c on c.oid = t.tgrelid
+    join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    join pg_catalog.pg_proc p on p.oid = t.tgfoid
+   where n.nspname in ('ticketing', 'graphile_worker') and not t.tgisinternal
+     and p.pronamespace not in ('ticketing'::regnamespace, 'graphile_worker'::regnamespace)
    limit 1;
   if found then
     raise exception using errcode = 'TL403',
-      message = format('ticketing.%s carries trigger %I, which is not the project''s: ticketing functions do not write the table while it exists',
-                       tg_table_name, v_trigger),
-      hint = 'drop that trigger; TRIGGER on ticketing tables is granted to no role';
+      message = format('%s carries trigger %I, which is not the project''s: ticketing functions write nothing while it exists',
+                       v_table, v_trigger),
+      hint = 'drop that trigger; TRIGGER on ticketing and graphile_worker tables is granted to no role';
   end if;
   return null;
 end $$;
@@ -2018,6 +2038,18 @@ end $$;
 
 ALTER FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.touch_orders_of_new_tickets() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+begin
+  update ticketing.orders o set tickets_added_at = clock_timestamp()
+   where o.id in (select distinct i.order_id from inserted i);
+  return null;
+end $$;
+
+ALTER FUNCTION ticketing.touch_orders_of_new_tickets() OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.transition_ticket(ticket_id bigint, new_status text, event_id text, event text DEFAULT NULL::text, meta jsonb DEFAULT '{}'::jsonb) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
@@ -2254,6 +2286,7 @@ CREATE TABLE ticketing.orders (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     completed_at timestamp with time zone,
     cancelled_at timestamp with time zone,
+    tickets_added_at timestamp with time zone,
     CONSTRAINT orders_status_check CHECK ((status = ANY (ARRAY['open'::text, 'completed'::text, 'cancelled'::text])))
 );
 
@@ -2487,6 +2520,9 @@ ALTER TABLE ONLY ticketing.ticket_statuses
 ALTER TABLE ONLY ticketing.tickets
     ADD CONSTRAINT tickets_pkey PRIMARY KEY (id);
 
+ALTER TABLE ticketing.tickets
+    ADD CONSTRAINT tickets_valid_end_finite CHECK (isfinite(valid_end)) NOT VALID;
+
 ALTER TABLE ONLY ticketing.transitions
     ADD CONSTRAINT transitions_pkey PRIMARY KEY (from_status, to_status);
 
@@ -2621,6 +2657,8 @@ CREATE TRIGGER tickets_delete_guard BEFORE DELETE ON ticketing.tickets FOR EACH 
 CREATE TRIGGER tickets_insert_guard BEFORE INSERT ON ticketing.tickets FOR EACH ROW WHEN (((CURRENT_USER <> 'ticketing_engine'::name) AND ((new.status <> 'usable'::text) OR (new.seq <> 0)))) EXECUTE FUNCTION ticketing.refuse_write('new tickets start as usable with seq 0');
 
 CREATE TRIGGER tickets_order_guard AFTER INSERT ON ticketing.tickets REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.guard_ticket_order();
+
+CREATE TRIGGER tickets_touch_orders AFTER INSERT ON ticketing.tickets REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION ticketing.touch_orders_of_new_tickets();
 
 CREATE TRIGGER tickets_update_guard BEFORE UPDATE ON ticketing.tickets FOR EACH ROW WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.guard_ticket_status();
 
@@ -2874,6 +2912,8 @@ GRANT ALL ON FUNCTION ticketing.set_aside_outbox_event(p_id bigint, p_error text
 
 REVOKE ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.touch_orders_of_new_tickets() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION ticketing.transition_ticket(ticket_id bigint, new_status text, event_id text, event text, meta jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.transition_ticket(ticket_id bigint, new_status text, event_id text, event text, meta jsonb) TO ticketing_daemon;

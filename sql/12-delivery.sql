@@ -266,6 +266,8 @@ returns integer
 language sql
 set search_path = ticketing, pg_temp
 as $$
+  select case when p_retention_hours is null or p_retention_hours < 1 or p_chunk is null or p_chunk < 1
+              then ticketing.invalid_argument('prune_outbox: retention hours and chunk must be at least 1') end;
   with pruned as (
     delete from ticketing.outbox where id in (
       select id from ticketing.outbox

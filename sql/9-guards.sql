@@ -147,17 +147,24 @@ create function ticketing.refuse_foreign_triggers() returns trigger
 language plpgsql
 as $$
 declare
+  v_table text;
   v_trigger name;
 begin
-  select t.tgname into v_trigger
-    from pg_catalog.pg_trigger t join pg_catalog.pg_proc p on p.oid = t.tgfoid
-   where t.tgrelid = tg_relid and not t.tgisinternal and p.pronamespace <> 'ticketing'::regnamespace
+  -- graphile_worker's tables count too: the engine's functions queue jobs (add_job runs with its caller's
+  -- rights), so a trigger there would run as the engine as well.
+  select format('%I.%I', n.nspname, c.relname), t.tgname into v_table, v_trigger
+    from pg_catalog.pg_trigger t
+    join pg_catalog.pg_class c on c.oid = t.tgrelid
+    join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    join pg_catalog.pg_proc p on p.oid = t.tgfoid
+   where n.nspname in ('ticketing', 'graphile_worker') and not t.tgisinternal
+     and p.pronamespace not in ('ticketing'::regnamespace, 'graphile_worker'::regnamespace)
    limit 1;
   if found then
     raise exception using errcode = 'TL403',
-      message = format('ticketing.%s carries trigger %I, which is not the project''s: ticketing functions do not write the table while it exists',
-                       tg_table_name, v_trigger),
-      hint = 'drop that trigger; TRIGGER on ticketing tables is granted to no role';
+      message = format('%s carries trigger %I, which is not the project''s: ticketing functions write nothing while it exists',
+                       v_table, v_trigger),
+      hint = 'drop that trigger; TRIGGER on ticketing and graphile_worker tables is granted to no role';
   end if;
   return null;
 end $$;
@@ -289,6 +296,17 @@ begin
         graphile_worker._private_tasks to ticketing_engine, ticketing_daemon;
   grant select, insert, update, delete on graphile_worker._private_known_crontabs to ticketing_daemon;
   grant select on graphile_worker.migrations to ticketing_daemon;
+  -- TRIGGER on graphile_worker's tables is as good as the engine's rights (see refuse_foreign_triggers), and
+  -- TRUNCATE there would wipe every queued job past row level security: only the owner keeps them.
+  for v_grant in
+    select distinct c.oid::regclass as rel, a.grantee
+      from pg_class c, aclexplode(c.relacl) a
+     where c.relnamespace = 'graphile_worker'::regnamespace and c.relkind in ('r', 'p')
+       and a.privilege_type in ('TRIGGER', 'REFERENCES', 'TRUNCATE') and a.grantee <> c.relowner
+  loop
+    execute format('revoke trigger, references, truncate on %s from %s cascade', v_grant.rel,
+                   case when v_grant.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(v_grant.grantee)) end);
+  end loop;
   -- graphile-worker enables row level security on its tables with no policy: only their owner sees a row.
   foreach v_worker_table in array array['graphile_worker._private_jobs', 'graphile_worker._private_job_queues',
                                          'graphile_worker._private_tasks', 'graphile_worker._private_known_crontabs']::regclass[] loop
@@ -333,6 +351,32 @@ as $$
   )
   select count(*) from gone;
 $$;
+
+-- A ticket added to an order touches the order's row (tickets_added_at). A transaction whose snapshot is older
+-- than that ticket then cannot complete the order from a stale list of its tickets: under REPEATABLE READ or
+-- SERIALIZABLE its lock on the order row (ticketing.recompute_orders) fails with 40001, to be retried, instead
+-- of completing an order that has a usable ticket. The trigger function writes as the engine, like the state
+-- machine's functions, and checks nothing: the guards above have already decided.
+alter table ticketing.orders add column tickets_added_at timestamptz;
+create function ticketing.touch_orders_of_new_tickets() returns trigger
+language plpgsql
+security definer
+set search_path = ticketing, pg_temp
+as $$
+begin
+  update ticketing.orders o set tickets_added_at = clock_timestamp()
+   where o.id in (select distinct i.order_id from inserted i);
+  return null;
+end $$;
+alter function ticketing.touch_orders_of_new_tickets() owner to ticketing_engine;
+create trigger tickets_touch_orders
+  after insert on ticketing.tickets
+  referencing new table as inserted
+  for each statement
+  execute function ticketing.touch_orders_of_new_tickets();
+
+-- A validity is a point in time: `infinity` would keep a ticket usable for ever (new rows only: NOT VALID).
+alter table ticketing.tickets add constraint tickets_valid_end_finite check (isfinite(valid_end)) not valid;
 
 -- Which migrations this database has applied, for the commands that only read (status, expire --dry-run):
 -- they compare it with the files in sql/ and name `migrate` when one is missing, instead of migrating.

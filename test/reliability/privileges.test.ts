@@ -296,6 +296,84 @@ describe("a hostile login with every table privilege", () => {
     await db.pool.query(`grant all on all tables in schema ticketing to ${HOSTILE}`);
   });
 
+  test("its own trigger on a graphile_worker table, which the engine's functions write: refused the same; migrate takes TRIGGER and TRUNCATE back", async () => {
+    await db.pool.query(`grant usage on schema graphile_worker to ${HOSTILE}`);
+    await db.pool.query(`grant all on all tables in schema graphile_worker to ${HOSTILE}`);
+    assert.equal(
+      await attack(
+        `create function hostile.on_job() returns trigger language plpgsql as $$
+           begin update ticketing.tickets set status = 'expired', seq = seq + 100 where id = ${ids.usable}; return null; end $$`,
+        "create trigger a_on_job after insert on graphile_worker._private_jobs for each statement execute function hostile.on_job()",
+      ),
+      "ok",
+    );
+    const before = await everything();
+    // Each of these writes a ticketing table and queues a job: with the trigger there, none writes anything.
+    assert.equal(
+      await sqlState(db.pool.query("select ticketing.request_refund($1, 'gw-trigger')", [ids.usable])),
+      "TL403",
+    );
+    assert.equal(await sqlState(db.pool.query("select ticketing.redeem_ticket($1, 'gw-gate')", [ids.usable])), "TL403");
+    assert.equal(await sqlState(db.pool.query("select ticketing.queue_sweep()")), "TL403");
+    assert.deepEqual(await everything(), before);
+
+    const again = runCli(["migrate"], { env: { DATABASE_URL: db.urlAs("owner") } });
+    assert.equal(await again.exit, 0, again.lines.join("\n"));
+    for (const privilege of ["TRIGGER", "TRUNCATE"])
+      assert.equal(
+        await scalar(db.pool, "select has_table_privilege($1, 'graphile_worker._private_jobs', $2)", [
+          HOSTILE,
+          privilege,
+        ]),
+        false,
+        privilege,
+      );
+    await db.pool.query("drop trigger a_on_job on graphile_worker._private_jobs");
+    assert.equal(await scalar(db.pool, "select ticketing.request_refund($1, 'gw-trigger')", [ids.usable]), "queued");
+    await db.pool.query(`revoke all on all tables in schema graphile_worker from ${HOSTILE}`);
+  });
+
+  test("a ticket added to an order while a REPEATABLE READ client finishes its last known ticket: never an order completed with a usable ticket", async () => {
+    const order = freshId();
+    const [last, late] = [freshId(), freshId()];
+    await db.pool.query("insert into ticketing.orders (id) values ($1)", [order]);
+    await db.pool.query(
+      "insert into ticketing.tickets (id, order_id, valid_end) values ($1, $2, now() + interval '1 day')",
+      [last, order],
+    );
+    const client = new pg.Client({ connectionString: db.urlAs("client") });
+    await client.connect();
+    try {
+      await client.query("begin isolation level repeatable read");
+      await client.query("select 1");
+      await db.pool.query(
+        "insert into ticketing.tickets (id, order_id, valid_end) values ($1, $2, now() + interval '1 day')",
+        [late, order],
+      );
+      assert.equal(await sqlState(client.query("select ticketing.redeem_ticket($1, 'rr-late')", [last])), "40001");
+      await client.query("rollback");
+    } finally {
+      await client.end();
+    }
+    assert.equal(await scalar(db.pool, "select status from ticketing.orders where id = $1", [order]), "open");
+    assert.equal(await scalar(db.pool, "select ticketing.redeem_ticket($1, 'rr-late')", [last]), "applied");
+    assert.equal(await scalar(db.pool, "select status from ticketing.orders where id = $1", [order]), "open");
+  });
+
+  test("a validity is finite: infinity is refused for a new ticket", async () => {
+    const order = freshId();
+    await db.pool.query("insert into ticketing.orders (id) values ($1)", [order]);
+    assert.equal(
+      await sqlState(
+        db.pool.query("insert into ticketing.tickets (id, order_id, valid_end) values ($1, $2, 'infinity')", [
+          freshId(),
+          order,
+        ]),
+      ),
+      "23514",
+    );
+  });
+
   test("what a service may do stays possible: an open order, usable tickets into it, a live ticket's valid_end", async () => {
     const order = freshId();
     const ticket = freshId();
