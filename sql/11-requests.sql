@@ -352,52 +352,8 @@ begin
                                   job_key => 'request:' || p_event_id, job_key_mode => 'unsafe_dedupe');
 end $$;
 
--- The card's refund job (consumer refund_queue), for requests still pending with no live lease, untouched for
--- longer than p_older_than. One whose job is still queued or running is only touched. One whose job is gone
--- (lost to a crash) or dead (out of attempts) gets a fresh job (enqueue_request_job replaces a dead one);
--- after p_max_redrives of those it is failed with an alert.
--- Returns how many of each kind were re-driven and failed.
+-- The re-drive changes its signature (max_redrives, counts per kind): the old one goes here; the new one,
+-- which also knows bulk refunds, is created once, in 14-bulk-refunds.sql.
 drop function ticketing.redrive_requests(interval, integer);
-create function ticketing.redrive_requests(p_older_than interval, p_limit integer default 1000, p_max_redrives integer default 5)
-returns table (kind text, redriven bigint, failed bigint)
-language plpgsql
-set search_path = ticketing, pg_temp
-as $$
-declare
-  s record;
-  v_done text[] := '{}';
-  v_kinds text[] := '{}';
-begin
-  for s in
-    select r.kind, r.ticket_id, r.event_id, r.meta, r.redrives,
-           coalesce(j.locked_at is null and j.attempts >= j.max_attempts, true) as job_dead
-      from ticketing.ticket_requests r
-      left join graphile_worker._private_jobs j on j.key = 'request:' || r.event_id
-     where r.status = 'pending'
-       and (r.locked_until is null or r.locked_until < clock_timestamp())
-       and r.updated_at < clock_timestamp() - p_older_than
-     order by r.updated_at
-     limit p_limit
-     for update of r skip locked
-  loop
-    if not s.job_dead then
-      update ticketing.ticket_requests q set updated_at = clock_timestamp() where q.event_id = s.event_id;
-    elsif s.redrives >= p_max_redrives then
-      perform ticketing.fail_request(s.event_id, null,
-        format('its job died %s times without finishing it; re-driven %s times', s.redrives + 1, s.redrives), true);
-      v_done := array_append(v_done, 'failed');
-      v_kinds := array_append(v_kinds, s.kind);
-    else
-      update ticketing.ticket_requests q
-         set redrives = q.redrives + 1, updated_at = clock_timestamp()
-       where q.event_id = s.event_id;
-      perform ticketing.enqueue_request_job(s.kind, s.ticket_id, s.event_id, s.meta);
-      v_done := array_append(v_done, 'redriven');
-      v_kinds := array_append(v_kinds, s.kind);
-    end if;
-  end loop;
-  return query select k, count(*) filter (where d = 'redriven'), count(*) filter (where d = 'failed')
-                 from unnest(v_kinds, v_done) as u(k, d) group by k;
-end $$;
 
 revoke execute on all functions in schema ticketing from public;

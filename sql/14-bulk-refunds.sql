@@ -350,11 +350,14 @@ as $$
       or exists (select 1 from ticketing.bulk_refunds b where b.id = p_bulk_id and b.finished_at is not null);
 $$;
 
--- The refund job's re-drive (as 11-requests.sql left it), changed for bulks: a bulk's request that was
--- never handed to a per-request job belongs to its bulk job, so it is not enqueued one by one; instead every
--- unfinished bulk older than p_older_than that has no live job gets its job again, counted as a refund
--- re-driven.
-create or replace function ticketing.redrive_requests(p_older_than interval, p_limit integer default 1000, p_max_redrives integer default 5)
+-- The refund job (consumer refund_queue), for requests still pending with no live lease, untouched for
+-- longer than p_older_than (its old signature is dropped in 11-requests.sql). One whose job is still queued
+-- or running is only touched. One whose job is gone (lost to a crash) or dead (out of attempts) gets a fresh
+-- job (enqueue_request_job replaces a dead one); after p_max_redrives of those it is failed with an alert.
+-- A bulk's request never handed to a per-request job belongs to its bulk job, so it is not enqueued one by
+-- one; instead every unfinished bulk older than p_older_than with no live job gets its job again, counted as
+-- a refund re-driven. Returns how many of each kind were re-driven and failed.
+create function ticketing.redrive_requests(p_older_than interval, p_limit integer default 1000, p_max_redrives integer default 5)
 returns table (kind text, redriven bigint, failed bigint)
 language plpgsql
 set search_path = ticketing, pg_temp
