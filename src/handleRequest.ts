@@ -8,6 +8,7 @@ import { z } from "zod";
 import { type RequestKind, RuleRejected } from "./adapters/ruleService.ts";
 import { formatZodError } from "./config/formatZodError.ts";
 import type { TaskDeps } from "./deps.ts";
+import { classifyError } from "./errors.ts";
 import { bigintId, logDroppedPayload } from "./jobPayload.ts";
 import { applyDecision } from "./sql/applyDecision.ts";
 import { approveRequest } from "./sql/approveRequest.ts";
@@ -47,15 +48,6 @@ export const requestPayload = z.object({
     .refine((meta) => !unstorable(meta), "contains a NUL character or a lone surrogate")
     .refine((meta) => Buffer.byteLength(JSON.stringify(meta)) <= 16384, "meta is larger than 16384 bytes"),
 });
-
-/**
- * Errors that the same input will raise again on every attempt: the state machine's documented refusals
- * (TL4xx, e.g. TL422 for a meta it will not store) and PostgreSQL's data exceptions (class 22).
- */
-function isFinalRefusal(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === "string" && (code.startsWith("TL4") || code.startsWith("22"));
-}
 
 /** Lease on a request while its service call runs; a crashed worker's request is re-driven after it. */
 const LEASE_SECONDS = 120;
@@ -126,7 +118,7 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
         else decided(result.outcome, result.targetStatus);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        if (isFinalRefusal(error)) {
+        if (classifyError(error) === "refused") {
           const claim = await claimRequest(deps.pool, { kind, ticketId, eventId, meta }, LEASE_SECONDS);
           if (claim.outcome === "claimed" && claim.leaseToken)
             await fail(claim.leaseToken, `refused by the database: ${message}`, kind === "change");
@@ -173,7 +165,8 @@ export function requestTask(kind: RequestKind, deps: TaskDeps): Task {
       const message = error instanceof Error ? error.message : String(error);
       // A change refused after usable -> changing leaves the ticket changing: someone must look at it.
       if (error instanceof RuleRejected) return fail(leaseToken, message, kind === "change");
-      if (isFinalRefusal(error)) return fail(leaseToken, `refused by the database: ${message}`, kind === "change");
+      if (classifyError(error) === "refused")
+        return fail(leaseToken, `refused by the database: ${message}`, kind === "change");
       if (lastAttempt) return fail(leaseToken, gaveUp(message), true);
       if (!(await releaseRequest(deps.pool, eventId, leaseToken, message))) leaseLost();
       log.warn(

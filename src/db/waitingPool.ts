@@ -4,28 +4,14 @@
 // unhandled and Node ends the process. The pool handed to graphile-worker therefore waits for the server
 // when it cannot open a connection, instead of failing: after a restart the bookkeeping simply goes on.
 import type pg from "pg";
+import { backOff } from "../backoff.ts";
+import { classifyError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 
-const CONNECTION_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  "EPIPE",
-  "57P01",
-  "57P02",
-  "57P03",
-]);
-
 /** The server is not there right now (restart, failover, network), as opposed to "this query is wrong". */
-export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  // Class 08 is "connection exception".
-  if (typeof code === "string" && (CONNECTION_CODES.has(code) || code.startsWith("08"))) return true;
-  return error instanceof Error && /Connection terminated|is not queryable/i.test(error.message);
-}
+export const isConnectionError = (error: unknown): boolean => classifyError(error) === "unavailable";
+
+const CONNECT_BACKOFF = { baseMs: 200, maxMs: 5_000 };
 
 type ConnectCallback = (
   error: Error | undefined,
@@ -47,9 +33,7 @@ export function waitingForServer(pool: pg.Pool, log: Logger, maxWaitMs = 60_000)
       } catch (error) {
         if (!isConnectionError(error) || pool.ending || Date.now() >= deadline) throw error;
         log.debug({ err: error, failures }, "database unreachable; worker connection waits for it");
-        await new Promise((resolve) =>
-          setTimeout(resolve, Math.min(5_000, 100 * 2 ** failures) * (0.5 + Math.random() / 2)),
-        );
+        await backOff(failures, CONNECT_BACKOFF);
       }
     }
   };

@@ -4,12 +4,12 @@
 // stuck. Not a graphile-worker job per event: one claim of hundreds of events costs one transaction.
 import type pg from "pg";
 import { z } from "zod";
+import { retryDelayMs } from "../backoff.ts";
 import type { Env } from "../config/env.ts";
 import { formatZodError } from "../config/formatZodError.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { every } from "../periodic.ts";
-import { retryDelayMs } from "./backoff.ts";
 import { type ClaimSettings, claimEvents } from "./claimEvents.ts";
 import { deliverInOrder } from "./deliverInOrder.ts";
 import { createHttpSink, type HttpSink } from "./httpSink.ts";

@@ -1,6 +1,6 @@
 import pg from "pg";
+import { type BackoffPolicy, retryDelayMs } from "../backoff.ts";
 import type { Logger } from "../logger.ts";
-import { type BackoffPolicy, retryDelayMs } from "./backoff.ts";
 
 export const LISTENER_APPLICATION_NAME = "ticket-lifecycle-dispatcher";
 

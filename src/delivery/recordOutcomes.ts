@@ -1,5 +1,5 @@
+import type { BackoffPolicy } from "../backoff.ts";
 import type { Queryable } from "../sql/queryable.ts";
-import type { BackoffPolicy } from "./backoff.ts";
 import type { FailureKind } from "./deliverInOrder.ts";
 
 export interface FailedDelivery {

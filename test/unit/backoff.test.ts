@@ -1,7 +1,7 @@
 // The outbox's retry delay: doubling from the base, capped, jittered into [0.5, 1) of the capped delay.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { retryDelayMs } from "../../src/delivery/backoff.ts";
+import { retryDelayMs } from "../../src/backoff.ts";
 
 const policy = { baseMs: 1_000, maxMs: 60_000 };
 
