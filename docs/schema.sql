@@ -1142,6 +1142,17 @@ end $$;
 
 ALTER FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uuid) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.ms_until_next_outbox_attempt() RETURNS double precision
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select (extract(epoch from min(o.next_attempt_at) - clock_timestamp()) * 1000)::float8
+    from ticketing.outbox o
+   where o.published_at is null and o.next_attempt_at > now()
+$$;
+
+ALTER FUNCTION ticketing.ms_until_next_outbox_attempt() OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.notify_outbox() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -1162,6 +1173,17 @@ CREATE FUNCTION ticketing.oldest_pending_request_seconds() RETURNS double precis
 $$;
 
 ALTER FUNCTION ticketing.oldest_pending_request_seconds() OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) RETURNS record
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select count(*), greatest(0, extract(epoch from clock_timestamp() - min(o.created_at))::float8)
+    from ticketing.outbox o
+   where o.published_at is null
+$$;
+
+ALTER FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.outbox_cloudevent(p_event_id text, p_type text, p_ticket_id bigint, p_order_id bigint, p_seq bigint, p_payload jsonb, p_created_at timestamp with time zone, p_source text, p_with_data boolean DEFAULT true) RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -2796,10 +2818,16 @@ GRANT SELECT ON TABLE ticketing.ticket_requests TO ticketing_writer;
 REVOKE ALL ON FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uuid) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.ms_until_next_outbox_attempt() FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.ms_until_next_outbox_attempt() TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.notify_outbox() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION ticketing.oldest_pending_request_seconds() FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.oldest_pending_request_seconds() TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.outbox_cloudevent(p_event_id text, p_type text, p_ticket_id bigint, p_order_id bigint, p_seq bigint, p_payload jsonb, p_created_at timestamp with time zone, p_source text, p_with_data boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.outbox_cloudevent(p_event_id text, p_type text, p_ticket_id bigint, p_order_id bigint, p_seq bigint, p_payload jsonb, p_created_at timestamp with time zone, p_source text, p_with_data boolean) TO ticketing_daemon;

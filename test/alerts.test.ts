@@ -192,13 +192,10 @@ describe("a stalled schedule", () => {
        on conflict (task) do update set last_success_at = excluded.last_success_at`,
     );
     const log = createLogger("silent");
-    const monitor = startAlertMonitor({
-      pool: db.pool,
-      log,
-      schedule: loadSchedule(),
-      watchingSince: new Date(Date.now() - 3_600_000),
-      intervalMs: 50,
-    });
+    const monitor = startAlertMonitor(
+      { pool: db.pool, log, schedule: loadSchedule(), watchingSince: new Date(Date.now() - 3_600_000) },
+      { intervalMs: 50 },
+    );
     try {
       await waitFor(
         "job_stalled raised",

@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { jobCountsByTask } from "../sql/jobCountsByTask.ts";
 import type { Queryable } from "../sql/queryable.ts";
+
+const JOB_STATES = ["waiting", "scheduled", "running", "failed"] as const;
 
 /**
  * Every metric the daemon exports, in one registry per daemon (tests run several in one process).
@@ -141,6 +144,24 @@ export function createMetrics(db?: Queryable) {
     outboxOldestAge: new Gauge({
       name: "outbox_oldest_undelivered_seconds",
       help: "Age of the oldest undelivered outbox event",
+      registers,
+    }),
+    workerJobs: new Gauge({
+      name: "worker_jobs",
+      help: "graphile-worker jobs by task and state: waiting (due), scheduled (later), running (locked), failed (out of attempts, kept until retention)",
+      labelNames: ["task", "state"] as const,
+      registers,
+      async collect() {
+        if (!db) return;
+        const counts = await jobCountsByTask(db);
+        this.reset();
+        for (const row of counts) for (const state of JOB_STATES) this.set({ task: row.task, state }, row[state]);
+      },
+    }),
+    jobsRescued: new Counter({
+      name: "jobs_rescued_total",
+      help: "Jobs this daemon freed from a dead or stuck worker, by reason (daemon_dead, owner_unknown, lock_leaked)",
+      labelNames: ["reason"] as const,
       registers,
     }),
     eventsDelivered: new Counter({ name: "events_delivered_total", help: "Outbox events delivered", registers }),
