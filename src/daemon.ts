@@ -57,9 +57,8 @@ export function checkSettings(env: Env): number {
 
 /**
  * The runner's two throughput levers, both off by default (env.ts says why): writing completions (and failures)
- * back in batches; and
- * fetching several jobs per query into a local queue, safe since graphile-worker 0.18 keeps a named queue's jobs
- * one at a time there (graphile/worker#621).
+ * back in batches, and fetching several jobs per query into a local queue, safe since graphile-worker 0.18 keeps a
+ * named queue's jobs one at a time there (graphile/worker#621).
  * Jobs in the local queue are locked but not running yet: the lifeline counts them as held, and a shutdown
  * hands them back.
  */
@@ -81,7 +80,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
     await migrateIfOwner(db.pool, db.connectionString, log);
     const metrics = createMetrics(db.pool);
     const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env, db.pool) };
-    // The one call: the tasks helper's loadTaskDefinitions() + buildTaskList(definitions, deps) goes here.
+    // Built once: the runner runs it, the start-up log names its tasks.
     const taskList = buildTaskList(deps);
     // The lifeline hears the runner's events: it must see the worker pool being created (its id is what
     // graphile-worker locks jobs with), so it is on the emitter before the runner starts.
