@@ -13,12 +13,13 @@ import { deleteInChunks } from "../maintenance/deleteInChunks.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { every } from "../periodic.ts";
 import { type ClaimSettings, claimEvents } from "../sql/claimEvents.ts";
+import { inTransaction } from "../sql/inTransaction.ts";
 import { msUntilNextAttempt } from "../sql/msUntilNextAttempt.ts";
 import { outboxBacklog } from "../sql/outboxBacklog.ts";
 import { pruneOutbox } from "../sql/pruneOutbox.ts";
 import { publishByNotify } from "../sql/publishByNotify.ts";
 import { type FailedDelivery, recordOutcomes } from "../sql/recordOutcomes.ts";
-import { deliverInOrder } from "./deliverInOrder.ts";
+import { deliverInOrder, type RoundOutcome } from "./deliverInOrder.ts";
 import { createHttpSink, type HttpSink } from "./httpSink.ts";
 import { listenForOutbox } from "./outboxListener.ts";
 import { createWakeSignal } from "./wakeSignal.ts";
@@ -92,27 +93,27 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
         metrics.eventsDelivered.inc(published);
         return { claimed: published, tried: published };
       }
-      await client.query("begin");
-      const events = await claimEvents(client, opts.batchSize, settings);
-      if (events.length === 0) {
-        await client.query("commit");
-        return { claimed: 0, tried: 0 };
-      }
-      const outcome = await deliverInOrder(events, (event) => sink.deliver(event), opts.concurrency, isStopping);
-      const failures: FailedDelivery[] = outcome.failed.map(({ event, error, kind, retryAfterMs }) =>
-        retryAfterMs === undefined
-          ? { id: event.id, error, kind }
-          : { id: event.id, error, kind, notBeforeMs: Math.min(retryAfterMs, backoff.maxMs) },
-      );
-      await recordOutcomes(
-        client,
-        outcome.delivered.map((e) => e.id),
-        failures,
-        backoff,
-      );
-      await client.query("commit");
+      const { events, outcome } = await inTransaction(client, async () => {
+        const claimed = await claimEvents(client, opts.batchSize, settings);
+        const nothing: RoundOutcome = { delivered: [], failed: [] };
+        if (claimed.length === 0) return { events: claimed, outcome: nothing };
+        const result = await deliverInOrder(claimed, (event) => sink.deliver(event), opts.concurrency, isStopping);
+        const failures: FailedDelivery[] = result.failed.map(({ event, error, kind, retryAfterMs }) =>
+          retryAfterMs === undefined
+            ? { id: event.id, error, kind }
+            : { id: event.id, error, kind, notBeforeMs: Math.min(retryAfterMs, backoff.maxMs) },
+        );
+        await recordOutcomes(
+          client,
+          result.delivered.map((e) => e.id),
+          failures,
+          backoff,
+        );
+        return { events: claimed, outcome: result };
+      });
+      // Counted and logged once committed: a round rolled back delivered nothing as far as the outbox knows.
       metrics.eventsDelivered.inc(outcome.delivered.length);
-      metrics.deliveryFailures.inc(failures.length);
+      metrics.deliveryFailures.inc(outcome.failed.length);
       for (const { event, error, kind } of outcome.failed) {
         if (kind === "gone") metrics.deliveryGone.inc();
         const fields = {
@@ -130,7 +131,6 @@ export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions
       return { claimed: events.length, tried: outcome.delivered.length + outcome.failed.length };
     } catch (error) {
       failed = error;
-      await client.query("rollback").catch(() => {});
       throw error;
     } finally {
       // A client whose round failed may hold a broken connection: the pool discards it.
