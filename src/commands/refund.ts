@@ -4,12 +4,13 @@
 // progress on stderr until every request is finished (Ctrl-C stops watching, not the bulk).
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { type Database, openDatabase } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
+import { type Database, openDatabase } from "../db/openDatabase.ts";
 import type { Logger } from "../logger.ts";
+import { bulkOfRequest } from "../sql/bulkOfRequest.ts";
 import { bulkRefundProgress } from "../sql/bulkRefundProgress.ts";
-import { bulkOfRequest, type RefundOutcome, type RefundTarget, requestRefunds } from "../sql/requestRefunds.ts";
-import type { CommandContext } from "./index.ts";
+import { type RefundOutcome, type RefundTarget, requestRefunds } from "../sql/requestRefunds.ts";
+import type { CommandContext } from "./commandContext.ts";
 
 const MAX_BIGINT = 9223372036854775807n;
 const idSchema = z
