@@ -40,9 +40,9 @@ $$;
 -- `ticket-lifecycle demo`'s data set, with ids above any already used: orders of three tickets, some past
 -- valid_end (the next sweep expires them, completing orders whose other tickets were redeemed), some redeemed
 -- at the gate, one refund and one change requested, all through the same functions other services call.
--- Only a login that could write all of it by hand may seed it: the database owner (or a superuser), or one
--- in both ticketing_writer (orders, tickets) and ticketing_client (redemptions, requests). The daemon's
--- role, which may execute every function, is not one of them.
+-- Only the database owner (or a superuser) may seed it, as only the owner could before (the demo also queues
+-- a sweep, which no client or writer may): the daemon's role executes every function, yet must not create
+-- orders and tickets.
 create function ticketing.seed_demo()
 returns table (order_ids bigint[], ticket_ids bigint[], past_valid_end integer, redeemed integer,
                refunds integer, changes integer)
@@ -73,12 +73,9 @@ declare
   o integer;
   t integer;
 begin
-  if not (pg_has_role(session_user, (select d.datdba from pg_database d where d.datname = current_database()), 'USAGE')
-          or (pg_has_role(session_user, 'ticketing_writer', 'USAGE')
-              and pg_has_role(session_user, 'ticketing_client', 'USAGE'))) then
+  if not pg_has_role(session_user, (select d.datdba from pg_database d where d.datname = current_database()), 'USAGE') then
     raise exception using errcode = 'TL403',
-      message = format('%s may not seed the demo: it needs the database owner, or a login in both ticketing_writer and ticketing_client',
-                       session_user);
+      message = format('%s may not seed the demo: run it as the database owner', session_user);
   end if;
   select coalesce(max(id), 0) into v_order from ticketing.orders;
   select coalesce(max(id), 0) into v_ticket from ticketing.tickets;
@@ -125,4 +122,3 @@ $$;
 -- ticketing_reader reads operator_actions already; the function is the same read. (order_progress and
 -- bulk_of_request are the daemon's and the owner's; seed_demo checks its caller itself, see above.)
 grant execute on function ticketing.latest_operator_actions(integer) to ticketing_reader;
-grant execute on function ticketing.seed_demo() to ticketing_writer, ticketing_client;

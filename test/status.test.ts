@@ -227,7 +227,7 @@ describe("demo", () => {
       const run = promisify(execFile)(process.execPath, [BIN, "demo"], { env });
       await assert.rejects(run, (error: { code: number; stderr: string }) => {
         assert.equal(error.code, 1);
-        assert.match(error.stderr, /ticketing_test_daemon may not seed the demo/);
+        assert.match(error.stderr, /ticketing_test_daemon may not seed the demo: run it as the database owner/);
         return true;
       });
       const { rows } = await db.pool.query(

@@ -1,6 +1,7 @@
 // The CLI's command table: one entry per command (a name of one or two words), its options declared beside
 // it. A new command is one more entry; cli.ts parses, prints the usage and runs whatever is here.
 import type { ParseArgsConfig } from "node:util";
+import { actionsCommand } from "./actions.ts";
 import { alertsClearCommand, alertsCommand } from "./alerts.ts";
 import type { Command } from "./commandContext.ts";
 import { demoCommand } from "./demo.ts";
@@ -8,7 +9,6 @@ import { eventsReplayCommand } from "./events.ts";
 import { expireCommand } from "./expire.ts";
 import { jobsDiscardCommand, jobsFailedCommand, jobsRetryCommand } from "./jobs.ts";
 import { migrateCommand } from "./migrate.ts";
-import { actionsCommand } from "./operatorActions.ts";
 import { refundCommand } from "./refund.ts";
 import { requestsRetryCommand } from "./requests.ts";
 import { runCommand } from "./run.ts";

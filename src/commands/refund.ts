@@ -13,10 +13,12 @@ import { type RefundOutcome, type RefundTarget, requestRefunds } from "../sql/re
 import type { CommandContext } from "./commandContext.ts";
 
 const MAX_BIGINT = 9223372036854775807n;
+const POSITIVE_INTEGER = /^[1-9][0-9]{0,18}$/;
+// zod runs the refinement even when the pattern failed: BigInt must see digits only.
 const idSchema = z
   .string()
-  .regex(/^[1-9][0-9]{0,18}$/, "is not a positive integer id")
-  .refine((id) => BigInt(id) <= MAX_BIGINT, "is larger than a 64-bit id");
+  .regex(POSITIVE_INTEGER, "is not a positive integer id")
+  .refine((id) => !POSITIVE_INTEGER.test(id) || BigInt(id) <= MAX_BIGINT, "is larger than a 64-bit id");
 
 class UsageError extends Error {}
 

@@ -11,7 +11,7 @@ function keyValues(rows: Array<[string, string]>): string {
   return rows.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`).join("\n");
 }
 
-export function formatStatus(report: StatusReport): string {
+function formatStatus(report: StatusReport): string {
   const { outbox } = report;
   const jobs = Object.entries(report.jobs);
   const sections = [
