@@ -1,5 +1,5 @@
-// Card §7: the three-failures alert (counted in the database), the stalled-schedule alert, and the
-// card's counters on /metrics equal to what the test caused.
+// An expiry sweep failing three times in a row raises one alert (counted in the database), the stalled-schedule
+// alert, and the four lifecycle counters on /metrics equal to what the test caused.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parseCrontab } from "graphile-worker";
@@ -64,7 +64,7 @@ const runSweep = async () => {
 };
 
 describe("metrics", () => {
-  test("/metrics carries the card's four counters, equal to what happened", async () => {
+  test("/metrics carries the four lifecycle counters (expired, refunds applied, changes failed, orders completed), equal to what happened", async () => {
     const before = await scrape();
     for (const name of [
       "tickets_expired_total",

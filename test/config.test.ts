@@ -1,4 +1,5 @@
-// The card's §2 YAML: valid files override the crontab; invalid ones are refused naming the key.
+// The `lifecycle_daemon:` YAML (expire_job: schedule, batch_size; refund_job: schedule, consumer): valid files
+// override the crontab; invalid ones are refused naming the key.
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -16,10 +17,10 @@ const file = (name: string, text: string) => {
 };
 
 describe("lifecycle YAML", () => {
-  test("the card's exact file is accepted and laid over the crontab", () => {
+  test("a file of exactly that form is accepted and laid over the crontab", () => {
     const config = readLifecycleConfig(
       file(
-        "card.yaml",
+        "lifecycle.yaml",
         `lifecycle_daemon:\n  expire_job:\n    schedule: "*/2 * * * *"\n    batch_size: 500\n  refund_job:\n    schedule: "*/3 * * * *"\n    consumer: "refund_queue_b"\n`,
       ),
     );
@@ -39,7 +40,7 @@ describe("lifecycle YAML", () => {
     assert.equal(refund?.match(at(4)), false);
   });
 
-  test("without a config the shipped crontab holds the card's defaults", () => {
+  test("without a config the shipped crontab holds the defaults (every five minutes, batches of 200; every minute)", () => {
     const items = loadSchedule();
     const expire = items.find((i) => i.identifier === "expire_job");
     assert.deepEqual(expire?.payload, { batch_size: 200 });

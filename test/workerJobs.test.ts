@@ -1,5 +1,7 @@
-// The lifecycle jobs end to end (card §8, §9): the real runner and tasks on this file's database,
-// real HTTP stand-ins for refund-processing and the change service.
+// The lifecycle jobs end to end: a ticket past valid_end expires, an order whose tickets are all redeemed
+// completes, an approved refund is applied and audited, a change goes through, the same event twice writes
+// nothing twice, failures are retried. The real runner and tasks on this file's database, real HTTP stand-ins
+// for refund-processing and the change service.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
