@@ -1339,13 +1339,15 @@ end $$;
 
 ALTER FUNCTION ticketing.publish_outbox_by_notify(p_limit integer, p_source text, p_backoff_base_ms double precision, p_backoff_max_ms double precision) OWNER TO ticketing_engine;
 
-CREATE FUNCTION ticketing.queue_sweep(p_batch_size integer DEFAULT 200) RETURNS bigint
+CREATE FUNCTION ticketing.queue_sweep(p_batch_size integer DEFAULT NULL::integer) RETURNS bigint
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
-  select j.id from graphile_worker.add_job('expire_tickets', json_build_object('batch_size', p_batch_size),
-                                           queue_name => 'expire_tickets', job_key => 'expire_tickets',
-                                           job_key_mode => 'preserve_run_at', max_attempts => 1) j;
+  select j.id
+    from ticketing.sweep_job() s,
+         graphile_worker.add_job(s.task_identifier, json_build_object('batch_size', coalesce(p_batch_size, s.batch_size)),
+                                 queue_name => s.queue_name, job_key => s.job_key, job_key_mode => s.job_key_mode,
+                                 max_attempts => s.max_attempts) j;
 $$;
 
 ALTER FUNCTION ticketing.queue_sweep(p_batch_size integer) OWNER TO ticketing_engine;
@@ -2156,6 +2158,15 @@ begin
 end $$;
 
 ALTER FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) RETURNS record
+    LANGUAGE sql IMMUTABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select 'expire_tickets', 'expire_tickets', 'expire_tickets', 'preserve_run_at', 1, 200;
+$$;
+
+ALTER FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.touch_orders_of_new_tickets() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3132,6 +3143,9 @@ GRANT ALL ON FUNCTION ticketing.set_aside_outbox_event(p_id bigint, p_error text
 
 REVOKE ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.touch_orders_of_new_tickets() FROM PUBLIC;
 

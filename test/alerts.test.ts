@@ -3,10 +3,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parseCrontab } from "graphile-worker";
+import { loadSchedule } from "../src/loadSchedule.ts";
 import { createLogger } from "../src/logger.ts";
 import { startAlertMonitor } from "../src/maintenance/alertMonitor.ts";
 import { missedTicks, recentTicks } from "../src/maintenance/scheduleTicks.ts";
-import { loadSchedule } from "../src/schedule.ts";
+import { sweepJob } from "../src/sql/sweepJob.ts";
+import { loadTaskDefinitions } from "../src/taskList.ts";
 import { freePort } from "./support/cli.ts";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
@@ -195,7 +197,7 @@ describe("a stalled schedule", () => {
     const monitor = startAlertMonitor({
       pool: db.pool,
       log,
-      schedule: loadSchedule(),
+      schedule: loadSchedule({ definitions: await loadTaskDefinitions(), sweep: await sweepJob(db.pool) }),
       watchingSince: new Date(Date.now() - 3_600_000),
       intervalMs: 50,
     });

@@ -175,15 +175,6 @@ export async function seedExpiredOrders(db: Queryable, orders: number, perOrder:
   );
 }
 
-/** Queues a sweep exactly as the crontab's expire_job does. */
-export async function queueSweep(db: Queryable) {
-  const { rows } = await db.query<{ id: string }>(
-    `select id from graphile_worker.add_job('expire_tickets', '{"batch_size": 200}'::json, queue_name => 'expire_tickets',
-            job_key => 'expire_tickets', job_key_mode => 'preserve_run_at', max_attempts => 1)`,
-  );
-  return rows[0]?.id as string;
-}
-
 export async function scalar<T = number>(db: Queryable, sql: string, params: unknown[] = []): Promise<T> {
   const { rows } = await db.query(sql, params);
   return Object.values(rows[0] as object)[0] as T;
