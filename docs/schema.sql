@@ -302,6 +302,15 @@ end $$;
 
 ALTER FUNCTION ticketing.begin_change(p_event_id text, p_token uuid) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select r.bulk_id from ticketing.ticket_requests r where r.event_id = p_event_id || ':' || p_ticket_id
+$$;
+
+ALTER FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.bulk_refund_progress(p_unfinished_only boolean DEFAULT true) RETURNS TABLE(bulk_id bigint, event_id text, requested integer, done integer, failed integer, remaining integer, created_at timestamp with time zone, finished_at timestamp with time zone)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
@@ -472,15 +481,11 @@ CREATE FUNCTION ticketing.delete_failed_jobs(p_older_than interval, p_limit inte
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
-  with gone as (
-    delete from graphile_worker._private_jobs
-     where id in (select j.id from graphile_worker._private_jobs j
-                   where j.attempts >= j.max_attempts and j.locked_at is null
-                     and j.updated_at < now() - p_older_than
-                   limit p_limit)
-    returning 1
-  )
-  select count(*) from gone;
+  select count(*)
+    from graphile_worker.complete_jobs(array(
+           select j.id from ticketing.worker_jobs j
+            where j.attempts >= j.max_attempts and j.locked_at is null and j.updated_at < now() - p_older_than
+            limit p_limit));
 $$;
 
 ALTER FUNCTION ticketing.delete_failed_jobs(p_older_than interval, p_limit integer) OWNER TO ticketing_engine;
@@ -629,11 +634,16 @@ CREATE FUNCTION ticketing.enqueue_request_job(p_kind text, p_ticket_id bigint, p
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
+declare
+  v_task text := (select k.task_identifier from ticketing.request_kinds k where k.kind = p_kind);
 begin
+  if v_task is null then
+    perform ticketing.invalid_argument(format('unknown request kind %L', p_kind));
+  end if;
   perform graphile_worker.remove_job(j.key)
-     from graphile_worker._private_jobs j
+     from ticketing.worker_jobs j
     where j.key = 'request:' || p_event_id and j.locked_at is null and j.attempts >= j.max_attempts;
-  perform graphile_worker.add_job(format('ticket_%s_requested', p_kind),
+  perform graphile_worker.add_job(v_task,
                                   json_build_object('ticket_id', p_ticket_id, 'event_id', p_event_id, 'meta', p_meta),
                                   job_key => 'request:' || p_event_id, job_key_mode => 'unsafe_dedupe');
 end $$;
@@ -1086,6 +1096,19 @@ end $$;
 
 ALTER FUNCTION ticketing.invalid_argument(p_message text) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.latest_operator_actions(p_limit integer) RETURNS TABLE(id bigint, actor text, acted_at timestamp with time zone, action text, parameters jsonb, affected integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select latest.* from (
+    select a.id, a.actor, a.acted_at, a.action, a.parameters, a.affected
+      from ticketing.operator_actions a order by a.id desc limit p_limit
+  ) latest
+  order by latest.id
+$$;
+
+ALTER FUNCTION ticketing.latest_operator_actions(p_limit integer) OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.live_daemons(p_seen_within interval DEFAULT '00:00:30'::interval) RETURNS integer
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
@@ -1111,7 +1134,6 @@ CREATE TABLE ticketing.ticket_requests (
     lease_token uuid,
     redrives integer DEFAULT 0 NOT NULL,
     bulk_id bigint,
-    CONSTRAINT ticket_requests_kind_check CHECK ((kind = ANY (ARRAY['refund'::text, 'change'::text]))),
     CONSTRAINT ticket_requests_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
 );
 
@@ -1141,6 +1163,15 @@ begin
 end $$;
 
 ALTER FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uuid) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select null from graphile_worker._private_jobs j where j.id = any(p_job_ids) order by j.id for update;
+$$;
+
+ALTER FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.ms_until_next_outbox_attempt() RETURNS double precision
     LANGUAGE sql SECURITY DEFINER
@@ -1173,6 +1204,19 @@ CREATE FUNCTION ticketing.oldest_pending_request_seconds() RETURNS double precis
 $$;
 
 ALTER FUNCTION ticketing.oldest_pending_request_seconds() OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.order_progress(p_order_id bigint) RETURNS TABLE(status text, open_tickets bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select o.status,
+         (select count(*) from ticketing.tickets t join ticketing.ticket_statuses s on s.status = t.status
+           where t.order_id = o.id and not s.terminal)
+    from ticketing.orders o
+   where o.id = p_order_id
+$$;
+
+ALTER FUNCTION ticketing.order_progress(p_order_id bigint) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) RETURNS record
     LANGUAGE sql SECURITY DEFINER
@@ -1317,13 +1361,15 @@ end $$;
 
 ALTER FUNCTION ticketing.publish_outbox_by_notify(p_limit integer, p_source text, p_backoff_base_ms double precision, p_backoff_max_ms double precision) OWNER TO ticketing_engine;
 
-CREATE FUNCTION ticketing.queue_sweep(p_batch_size integer DEFAULT 200) RETURNS bigint
+CREATE FUNCTION ticketing.queue_sweep(p_batch_size integer DEFAULT NULL::integer) RETURNS bigint
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
-  select j.id from graphile_worker.add_job('expire_tickets', json_build_object('batch_size', p_batch_size),
-                                           queue_name => 'expire_tickets', job_key => 'expire_tickets',
-                                           job_key_mode => 'preserve_run_at', max_attempts => 1) j;
+  select j.id
+    from ticketing.sweep_job() s,
+         graphile_worker.add_job(s.task_identifier, json_build_object('batch_size', coalesce(p_batch_size, s.batch_size)),
+                                 queue_name => s.queue_name, job_key => s.job_key, job_key_mode => s.job_key_mode,
+                                 max_attempts => s.max_attempts) j;
 $$;
 
 ALTER FUNCTION ticketing.queue_sweep(p_batch_size integer) OWNER TO ticketing_engine;
@@ -1612,7 +1658,7 @@ begin
            coalesce(j.locked_at is null and j.attempts >= j.max_attempts, true) as job_dead
       from ticketing.ticket_requests r
       left join ticketing.bulk_refunds b on b.id = r.bulk_id
-      left join graphile_worker._private_jobs j on j.key = 'request:' || r.event_id
+      left join ticketing.worker_jobs j on j.key = 'request:' || r.event_id
      where r.status = 'pending'
        and (r.locked_until is null or r.locked_until < clock_timestamp())
        and r.updated_at < clock_timestamp() - p_older_than
@@ -1638,10 +1684,11 @@ begin
     end if;
   end loop;
 
+  -- A bulk refund is a batch of refund requests: its lost job counts as a refund re-driven.
   for v_bulk in
     select b.id from ticketing.bulk_refunds b
      where b.finished_at is null and b.created_at < clock_timestamp() - p_older_than
-       and not exists (select 1 from graphile_worker._private_jobs j
+       and not exists (select 1 from ticketing.worker_jobs j
                         where j.key = 'bulk_refund:' || b.id and j.attempts < j.max_attempts)
   loop
     perform ticketing.enqueue_bulk_refund_job(v_bulk);
@@ -1838,9 +1885,9 @@ begin
     select w.worker_id, h.last_seen_at >= v_now - p_dead_after as live
       from ticketing.daemon_heartbeats h, unnest(h.worker_ids) as w(worker_id)
   ), holders as (
-    select j.locked_by as holder, j.locked_at from graphile_worker._private_jobs j where j.locked_by is not null
+    select j.locked_by as holder, j.locked_at from ticketing.worker_jobs j where j.locked_by is not null
     union all
-    select q.locked_by, q.locked_at from graphile_worker._private_job_queues q where q.locked_by is not null
+    select q.locked_by, q.locked_at from ticketing.worker_job_queues q where q.locked_by is not null
   )
   select array_agg(distinct x.holder) into v_dead_owners
     from holders x
@@ -1849,27 +1896,25 @@ begin
           and x.locked_at < v_now - p_dead_after);
 
   with candidates as (
-    select j.id, t.identifier, j.locked_by, o.daemon_id,
+    select j.id, j.task, j.locked_by, o.daemon_id,
            case when o.daemon_id is null then 'owner_unknown' else 'daemon_dead' end as reason, j.attempts
-      from graphile_worker._private_jobs j
-      join graphile_worker._private_tasks t on t.id = j.task_id
+      from ticketing.worker_jobs j
       left join lateral (select h.daemon_id from ticketing.daemon_heartbeats h
                           where j.locked_by = any(h.worker_ids) limit 1) o on true
      where j.locked_by = any(v_dead_owners)
     union all
     -- A live daemon's leaked lock: taken before that daemon's last heartbeat (minus the margin), which
     -- does not list the job as running.
-    select j.id, t.identifier, j.locked_by, h.daemon_id, 'lock_leaked', j.attempts
+    select j.id, j.task, j.locked_by, h.daemon_id, 'lock_leaked', j.attempts
       from ticketing.daemon_heartbeats h
-      join graphile_worker._private_jobs j on j.locked_by = any(h.worker_ids)
-      join graphile_worker._private_tasks t on t.id = j.task_id
+      join ticketing.worker_jobs j on j.locked_by = any(h.worker_ids)
      where h.last_seen_at >= v_now - p_dead_after
        and j.locked_at < h.last_seen_at - p_dead_after
        and not (j.id = any(h.active_job_ids))
        and not (j.locked_by = any(coalesce(v_dead_owners, '{}')))
   )
   insert into ticketing.job_rescues as r (job_id, task_identifier, locked_by, daemon_id, reason, rescues, attempt_returned, rescued_at)
-  select c.id, c.identifier, c.locked_by, c.daemon_id, c.reason, 1, c.attempts > 0 and p_max_rescues >= 1, v_now
+  select c.id, c.task, c.locked_by, c.daemon_id, c.reason, 1, c.attempts > 0 and p_max_rescues >= 1, v_now
     from candidates c
   on conflict on constraint job_rescues_pkey do update
      set locked_by = excluded.locked_by, daemon_id = excluded.daemon_id, reason = excluded.reason,
@@ -1881,10 +1926,10 @@ begin
   -- A live daemon's queue lock is leaked when none of the jobs it runs is in that queue.
   select array_agg(q.id) into v_leaked_queues
     from ticketing.daemon_heartbeats h
-    join graphile_worker._private_job_queues q on q.locked_by = any(h.worker_ids)
+    join ticketing.worker_job_queues q on q.locked_by = any(h.worker_ids)
    where h.last_seen_at >= v_now - p_dead_after
      and q.locked_at < h.last_seen_at - p_dead_after
-     and not exists (select 1 from graphile_worker._private_jobs j
+     and not exists (select 1 from ticketing.worker_jobs j
                       where j.job_queue_id = q.id and j.locked_by = q.locked_by and j.id = any(h.active_job_ids))
      and not (q.locked_by = any(coalesce(v_dead_owners, '{}')));
 
@@ -1893,33 +1938,33 @@ begin
   end if;
   -- force_unlock_workers frees every lock of a pool; a live pool's leaked locks are freed one by one.
   if v_leaked_jobs is not null then
-    update graphile_worker._private_jobs j set locked_at = null, locked_by = null where j.id = any(v_leaked_jobs);
+    perform ticketing.unlock_worker_jobs(v_leaked_jobs);
   end if;
   if v_leaked_queues is not null then
-    update graphile_worker._private_job_queues q set locked_at = null, locked_by = null where q.id = any(v_leaked_queues);
+    perform ticketing.unlock_worker_queues(v_leaked_queues);
   end if;
 
   -- reschedule_jobs only touches unlocked jobs: it runs after the locks are gone.
   perform graphile_worker.reschedule_jobs(array[r.job_id], attempts => j.attempts - 1)
      from ticketing.job_rescues r
-     join graphile_worker._private_jobs j on j.id = r.job_id
+     join ticketing.worker_jobs j on j.id = r.job_id
     where r.rescued_at = v_now and r.attempt_returned;
 
-  -- A rescued refund/change job may hold its request's lease (ticketing.claim_request): the lease goes with
-  -- the worker that took it, so the request resumes now rather than when the lease runs out. Should another
+  -- A rescued request job may hold its request's lease (ticketing.claim_request): the lease goes with the
+  -- worker that took it, so the request resumes now rather than when the lease runs out. Should another
   -- worker hold it instead, both may call the service; the decision is still applied once (apply_decision).
   update ticketing.ticket_requests q set locked_until = null, updated_at = clock_timestamp()
     from ticketing.job_rescues r
-    join graphile_worker._private_jobs j on j.id = r.job_id
+    join ticketing.worker_jobs j on j.id = r.job_id
    where r.rescued_at = v_now
-     and r.task_identifier in ('ticket_refund_requested', 'ticket_change_requested')
+     and r.task_identifier in (select k.task_identifier from ticketing.request_kinds k)
      and q.event_id = j.payload ->> 'event_id'
      and q.status = 'pending';
 
   -- Heartbeats of dead daemons have served their purpose; a daemon that was only cut off writes a new one.
   delete from ticketing.daemon_heartbeats h where h.last_seen_at < v_now - p_dead_after;
   delete from ticketing.job_rescues r
-   where r.rescued_at < v_now and not exists (select 1 from graphile_worker._private_jobs j where j.id = r.job_id);
+   where r.rescued_at < v_now and not exists (select 1 from ticketing.worker_jobs j where j.id = r.job_id);
 
   return query
   select r.job_id, r.task_identifier, r.locked_by, r.daemon_id, r.reason, r.rescues, r.attempt_returned
@@ -2005,6 +2050,83 @@ end $$;
 
 ALTER FUNCTION ticketing.retry_failed_requests(p_event_id text, p_ticket_id bigint, p_order_id bigint, p_failed_since timestamp with time zone, p_failed_until timestamp with time zone, p_dry_run boolean) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.seed_demo() RETURNS TABLE(order_ids bigint[], ticket_ids bigint[], past_valid_end integer, redeemed integer, refunds integer, changes integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+declare
+  -- Per group: how many orders, and per order how many tickets are past valid_end, redeemed, refunded,
+  -- changed (in that order; the rest stay usable).
+  v_groups constant integer[][] := array[
+    [5, 0, 0, 0, 0],  -- nothing due: they stay open
+    [5, 3, 0, 0, 0],  -- all expire: completed
+    [6, 1, 2, 0, 0],  -- the expiry of the last one completes them
+    [2, 1, 0, 0, 0],  -- one expires, two still valid: they stay open
+    [1, 0, 2, 1, 0],  -- the refund completes it
+    [1, 0, 0, 0, 1]   -- changed, then re-issued with a new valid_end
+  ];
+  v_tickets_per_order constant integer := 3;
+  v_order bigint;
+  v_ticket bigint;
+  v_orders bigint[] := '{}';
+  v_tickets bigint[] := '{}';
+  v_valid_in interval[] := '{}';
+  v_redeem bigint[] := '{}';
+  v_refund bigint[] := '{}';
+  v_change bigint[] := '{}';
+  v_past integer := 0;
+  g integer;
+  o integer;
+  t integer;
+begin
+  if not pg_has_role(session_user, (select d.datdba from pg_database d where d.datname = current_database()), 'USAGE') then
+    raise exception using errcode = 'TL403',
+      message = format('%s may not seed the demo: run it as the database owner', session_user);
+  end if;
+  select coalesce(max(id), 0) into v_order from ticketing.orders;
+  select coalesce(max(id), 0) into v_ticket from ticketing.tickets;
+  for g in 1 .. array_length(v_groups, 1) loop
+    for o in 1 .. v_groups[g][1] loop
+      v_order := v_order + 1;
+      v_orders := v_orders || v_order;
+      for t in 0 .. v_tickets_per_order - 1 loop
+        v_ticket := v_ticket + 1;
+        v_tickets := v_tickets || v_ticket;
+        if t < v_groups[g][2] then
+          -- Past tickets ended between one and 48 hours ago; the others are valid for days to come.
+          v_valid_in := v_valid_in || make_interval(hours => -(1 + ((v_ticket::numeric * 7) % 48))::integer);
+          v_past := v_past + 1;
+        else
+          v_valid_in := v_valid_in || make_interval(days => (1 + ((v_ticket::numeric * 5) % 30))::integer);
+          if t < v_groups[g][2] + v_groups[g][3] then
+            v_redeem := v_redeem || v_ticket;
+          elsif t < v_groups[g][2] + v_groups[g][3] + v_groups[g][4] then
+            v_refund := v_refund || v_ticket;
+          elsif t < v_groups[g][2] + v_groups[g][3] + v_groups[g][4] + v_groups[g][5] then
+            v_change := v_change || v_ticket;
+          end if;
+        end if;
+      end loop;
+    end loop;
+  end loop;
+
+  insert into ticketing.orders (id) select unnest(v_orders);
+  insert into ticketing.tickets (id, order_id, valid_end)
+  select s.id, v_orders[((s.n - 1) / v_tickets_per_order) + 1], now() + s.valid_in
+    from unnest(v_tickets, v_valid_in) with ordinality as s(id, valid_in, n);
+  perform ticketing.redeem_ticket(id, 'demo-redeem-' || id, '{"gate": "north-1"}') from unnest(v_redeem) as id;
+  perform ticketing.request_refund(id, 'demo-refund-' || id, '{"reason": "customer request"}')
+     from unnest(v_refund) as id;
+  perform ticketing.request_change(id, 'demo-change-' || id,
+                                   jsonb_build_object('valid_end', now() + interval '45 days', 'reason', 'new date'))
+     from unnest(v_change) as id;
+
+  return query select v_orders, v_tickets, v_past, cardinality(v_redeem), cardinality(v_refund), cardinality(v_change);
+end;
+$$;
+
+ALTER FUNCTION ticketing.seed_demo() OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.set_aside_outbox_event(p_id bigint, p_error text, p_backoff_base_ms double precision, p_backoff_max_ms double precision) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
@@ -2038,8 +2160,7 @@ begin
   if p_job_ids is null or cardinality(p_job_ids) = 0 then
     perform ticketing.invalid_argument('at least one job id is required');
   end if;
-  -- Locked before they are judged, so a worker cannot take one between the check and the change.
-  perform 1 from graphile_worker._private_jobs j where j.id = any(p_job_ids) order by j.id for update;
+  perform ticketing.lock_worker_jobs(p_job_ids);
   select coalesce(array_agg(f order by f.id), '{}'), coalesce(array_agg(f.id), '{}') into v_jobs, v_ids
     from ticketing.failed_jobs f
    where f.id = any(p_job_ids);
@@ -2059,6 +2180,15 @@ begin
 end $$;
 
 ALTER FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) RETURNS record
+    LANGUAGE sql IMMUTABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select 'expire_tickets', 'expire_tickets', 'expire_tickets', 'preserve_run_at', 1, 200;
+$$;
+
+ALTER FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.touch_orders_of_new_tickets() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2118,6 +2248,24 @@ CREATE FUNCTION ticketing.unknown_orders(p_order_ids bigint[]) RETURNS TABLE(tic
 $$;
 
 ALTER FUNCTION ticketing.unknown_orders(p_order_ids bigint[]) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.unlock_worker_jobs(p_job_ids bigint[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  update graphile_worker._private_jobs j set locked_at = null, locked_by = null where j.id = any(p_job_ids);
+$$;
+
+ALTER FUNCTION ticketing.unlock_worker_jobs(p_job_ids bigint[]) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.unlock_worker_queues(p_queue_ids integer[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  update graphile_worker._private_job_queues q set locked_at = null, locked_by = null where q.id = any(p_queue_ids);
+$$;
+
+ALTER FUNCTION ticketing.unlock_worker_queues(p_queue_ids integer[]) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.valid_end_problem(p_meta jsonb) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -2241,19 +2389,38 @@ CREATE TABLE ticketing.expiry_quarantine (
 
 ALTER TABLE ticketing.expiry_quarantine OWNER TO ticketing_schema_owner;
 
-CREATE VIEW ticketing.failed_jobs AS
+CREATE VIEW ticketing.worker_jobs AS
  SELECT j.id,
     t.identifier AS task,
     q.queue_name,
+    j.key,
+    j.payload,
+    j.run_at,
+    j.attempts,
+    j.max_attempts,
+    j.last_error,
+    j.locked_at,
+    j.locked_by,
+    j.job_queue_id,
+    j.created_at,
+    j.updated_at
+   FROM ((graphile_worker._private_jobs j
+     JOIN graphile_worker._private_tasks t ON ((t.id = j.task_id)))
+     LEFT JOIN graphile_worker._private_job_queues q ON ((q.id = j.job_queue_id)));
+
+ALTER TABLE ticketing.worker_jobs OWNER TO ticketing_schema_owner;
+
+CREATE VIEW ticketing.failed_jobs AS
+ SELECT j.id,
+    j.task,
+    j.queue_name,
     j.attempts,
     j.max_attempts,
     j.last_error,
     j.payload,
     j.created_at,
     j.updated_at AS failed_at
-   FROM ((graphile_worker._private_jobs j
-     JOIN graphile_worker._private_tasks t ON ((t.id = j.task_id)))
-     LEFT JOIN graphile_worker._private_job_queues q ON ((q.id = j.job_queue_id)))
+   FROM ticketing.worker_jobs j
   WHERE ((j.locked_at IS NULL) AND (j.attempts >= j.max_attempts));
 
 ALTER TABLE ticketing.failed_jobs OWNER TO ticketing_schema_owner;
@@ -2356,14 +2523,32 @@ CREATE TABLE ticketing.rate_limits (
 
 ALTER TABLE ticketing.rate_limits OWNER TO ticketing_schema_owner;
 
+CREATE TABLE ticketing.request_kinds (
+    kind text NOT NULL,
+    task_identifier text NOT NULL,
+    target_status text NOT NULL,
+    in_flight_status text,
+    requested_event text NOT NULL,
+    alert_on_refusal boolean NOT NULL
+);
+
+ALTER TABLE ticketing.request_kinds OWNER TO ticketing_schema_owner;
+
+CREATE VIEW ticketing.worker_tasks AS
+ SELECT t.id,
+    t.identifier
+   FROM graphile_worker._private_tasks t;
+
+ALTER TABLE ticketing.worker_tasks OWNER TO ticketing_schema_owner;
+
 CREATE VIEW ticketing.status_jobs AS
  SELECT t.identifier AS task,
     count(j.id) FILTER (WHERE ((j.locked_at IS NULL) AND (j.attempts < j.max_attempts) AND (j.run_at <= now()))) AS waiting,
     count(j.id) FILTER (WHERE ((j.locked_at IS NULL) AND (j.attempts < j.max_attempts) AND (j.run_at > now()))) AS scheduled,
     count(j.id) FILTER (WHERE (j.locked_at IS NOT NULL)) AS running,
     count(j.id) FILTER (WHERE ((j.locked_at IS NULL) AND (j.attempts >= j.max_attempts))) AS failed
-   FROM (graphile_worker._private_tasks t
-     LEFT JOIN graphile_worker._private_jobs j ON ((j.task_id = t.id)))
+   FROM (ticketing.worker_tasks t
+     LEFT JOIN ticketing.worker_jobs j ON ((j.task = t.identifier)))
   GROUP BY t.identifier;
 
 ALTER TABLE ticketing.status_jobs OWNER TO ticketing_schema_owner;
@@ -2485,6 +2670,15 @@ CREATE TABLE ticketing.transitions (
 
 ALTER TABLE ticketing.transitions OWNER TO ticketing_schema_owner;
 
+CREATE VIEW ticketing.worker_job_queues AS
+ SELECT q.id,
+    q.queue_name,
+    q.locked_at,
+    q.locked_by
+   FROM graphile_worker._private_job_queues q;
+
+ALTER TABLE ticketing.worker_job_queues OWNER TO ticketing_schema_owner;
+
 ALTER TABLE ONLY ticketing.alerts
     ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 
@@ -2520,6 +2714,12 @@ ALTER TABLE ONLY ticketing.rate_limit_slots
 
 ALTER TABLE ONLY ticketing.rate_limits
     ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_pkey PRIMARY KEY (kind);
+
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_task_identifier_key UNIQUE (task_identifier);
 
 ALTER TABLE ONLY ticketing.ticket_requests
     ADD CONSTRAINT ticket_requests_event_id_key UNIQUE (event_id);
@@ -2596,6 +2796,8 @@ CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticke
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.rate_limits FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
+CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.request_kinds FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
+
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_requests FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_status_audit FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
@@ -2628,6 +2830,8 @@ CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.rate_limit_slots FOR 
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.rate_limits FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.request_kinds FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
+
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.ticket_requests FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.ticket_status_audit FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
@@ -2658,6 +2862,8 @@ CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.rate_
 
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.rate_limits FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
+CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.request_kinds FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
+
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_requests FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_status_audit FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
@@ -2687,8 +2893,17 @@ CREATE TRIGGER tickets_update_guard BEFORE UPDATE ON ticketing.tickets FOR EACH 
 ALTER TABLE ONLY ticketing.rate_limit_slots
     ADD CONSTRAINT rate_limit_slots_name_fkey FOREIGN KEY (name) REFERENCES ticketing.rate_limits(name);
 
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_in_flight_status_fkey FOREIGN KEY (in_flight_status) REFERENCES ticketing.ticket_statuses(status);
+
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_target_status_fkey FOREIGN KEY (target_status) REFERENCES ticketing.ticket_statuses(status);
+
 ALTER TABLE ONLY ticketing.ticket_requests
     ADD CONSTRAINT ticket_requests_bulk_id_fkey FOREIGN KEY (bulk_id) REFERENCES ticketing.bulk_refunds(id);
+
+ALTER TABLE ONLY ticketing.ticket_requests
+    ADD CONSTRAINT ticket_requests_kind_fkey FOREIGN KEY (kind) REFERENCES ticketing.request_kinds(kind);
 
 ALTER TABLE ONLY ticketing.tickets
     ADD CONSTRAINT tickets_order_id_fkey FOREIGN KEY (order_id) REFERENCES ticketing.orders(id);
@@ -2725,6 +2940,9 @@ GRANT ALL ON FUNCTION ticketing.approve_request(p_kind text, p_ticket_id bigint,
 
 REVOKE ALL ON FUNCTION ticketing.begin_change(p_event_id text, p_token uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.begin_change(p_event_id text, p_token uuid) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.bulk_refund_progress(p_unfinished_only boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.bulk_refund_progress(p_unfinished_only boolean) TO ticketing_client;
@@ -2806,6 +3024,10 @@ REVOKE ALL ON FUNCTION ticketing.harden() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ticketing.invalid_argument(p_message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.invalid_argument(p_message text) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.latest_operator_actions(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.latest_operator_actions(p_limit integer) TO ticketing_reader;
+GRANT ALL ON FUNCTION ticketing.latest_operator_actions(p_limit integer) TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.live_daemons(p_seen_within interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.live_daemons(p_seen_within interval) TO ticketing_daemon;
 
@@ -2818,6 +3040,9 @@ GRANT SELECT ON TABLE ticketing.ticket_requests TO ticketing_writer;
 REVOKE ALL ON FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uuid) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.ms_until_next_outbox_attempt() FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.ms_until_next_outbox_attempt() TO ticketing_daemon;
 
@@ -2825,6 +3050,9 @@ REVOKE ALL ON FUNCTION ticketing.notify_outbox() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION ticketing.oldest_pending_request_seconds() FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.oldest_pending_request_seconds() TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.order_progress(p_order_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.order_progress(p_order_id bigint) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) TO ticketing_daemon;
@@ -2935,11 +3163,17 @@ GRANT ALL ON FUNCTION ticketing.retry_failed_jobs(p_job_ids bigint[], p_dry_run 
 REVOKE ALL ON FUNCTION ticketing.retry_failed_requests(p_event_id text, p_ticket_id bigint, p_order_id bigint, p_failed_since timestamp with time zone, p_failed_until timestamp with time zone, p_dry_run boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.retry_failed_requests(p_event_id text, p_ticket_id bigint, p_order_id bigint, p_failed_since timestamp with time zone, p_failed_until timestamp with time zone, p_dry_run boolean) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.seed_demo() FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.seed_demo() TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.set_aside_outbox_event(p_id bigint, p_error text, p_backoff_base_ms double precision, p_backoff_max_ms double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.set_aside_outbox_event(p_id bigint, p_error text, p_backoff_base_ms double precision, p_backoff_max_ms double precision) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.touch_orders_of_new_tickets() FROM PUBLIC;
 
@@ -2951,6 +3185,12 @@ GRANT ALL ON FUNCTION ticketing.undelivered_count(p_ids bigint[]) TO ticketing_d
 
 REVOKE ALL ON FUNCTION ticketing.unknown_orders(p_order_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.unknown_orders(p_order_ids bigint[]) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.unlock_worker_jobs(p_job_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.unlock_worker_jobs(p_job_ids bigint[]) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.unlock_worker_queues(p_queue_ids integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.unlock_worker_queues(p_queue_ids integer[]) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.valid_end_problem(p_meta jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.valid_end_problem(p_meta jsonb) TO ticketing_daemon;
@@ -2994,6 +3234,10 @@ GRANT SELECT ON TABLE ticketing.expiry_quarantine TO ticketing_reader;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.expiry_quarantine TO ticketing_engine;
 GRANT SELECT ON TABLE ticketing.expiry_quarantine TO ticketing_daemon;
 GRANT SELECT ON TABLE ticketing.expiry_quarantine TO ticketing_writer;
+
+GRANT SELECT ON TABLE ticketing.worker_jobs TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.worker_jobs TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.worker_jobs TO ticketing_daemon;
 
 GRANT SELECT ON TABLE ticketing.failed_jobs TO ticketing_client;
 GRANT SELECT ON TABLE ticketing.failed_jobs TO ticketing_reader;
@@ -3046,6 +3290,16 @@ GRANT SELECT ON TABLE ticketing.rate_limits TO ticketing_reader;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.rate_limits TO ticketing_engine;
 GRANT SELECT ON TABLE ticketing.rate_limits TO ticketing_daemon;
 GRANT SELECT ON TABLE ticketing.rate_limits TO ticketing_writer;
+
+GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_client;
+GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.request_kinds TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_daemon;
+GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_writer;
+
+GRANT SELECT ON TABLE ticketing.worker_tasks TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.worker_tasks TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.worker_tasks TO ticketing_daemon;
 
 GRANT SELECT ON TABLE ticketing.status_jobs TO ticketing_client;
 GRANT SELECT ON TABLE ticketing.status_jobs TO ticketing_reader;
@@ -3112,6 +3366,10 @@ GRANT SELECT ON TABLE ticketing.transitions TO ticketing_reader;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.transitions TO ticketing_engine;
 GRANT SELECT ON TABLE ticketing.transitions TO ticketing_daemon;
 GRANT SELECT ON TABLE ticketing.transitions TO ticketing_writer;
+
+GRANT SELECT ON TABLE ticketing.worker_job_queues TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.worker_job_queues TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.worker_job_queues TO ticketing_daemon;
 
 ALTER DEFAULT PRIVILEGES FOR ROLE ticketing_schema_owner IN SCHEMA ticketing GRANT SELECT,USAGE ON SEQUENCES  TO ticketing_engine;
 

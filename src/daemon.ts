@@ -10,21 +10,22 @@ import { serviceOptionsProblem } from "./backgroundService.ts";
 import type { Env } from "./config/env.ts";
 import { checkKnobs, knobSetFor, knobs, poolSizeFor } from "./config/knobs.ts";
 import type { LifecycleConfig } from "./config/lifecycleConfig.ts";
-import { type Database, openDatabase } from "./db/database.ts";
-import { migrateIfOwner } from "./db/schemaState.ts";
+import { migrateIfOwner } from "./db/migrateIfOwner.ts";
+import { type Database, openDatabase } from "./db/openDatabase.ts";
 import { ruleServices } from "./decide.ts";
 import { dispatcherOptionsSchema, startDispatcher } from "./delivery/dispatcher.ts";
 import type { TaskDeps } from "./deps.ts";
 import { graphileLogger } from "./graphileLogger.ts";
 import { type HttpServer, startHttpServer } from "./http/server.ts";
+import { loadSchedule } from "./loadSchedule.ts";
 import type { Logger } from "./logger.ts";
 import { alertMonitorOptionsSchema, startAlertMonitor } from "./maintenance/alertMonitor.ts";
 import { jobCleanerOptionsSchema, startJobCleaner } from "./maintenance/jobCleaner.ts";
 import { type Lifeline, lifelineOptionsSchema, startLifeline } from "./maintenance/lifeline.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
-import { loadSchedule } from "./schedule.ts";
 import { ping } from "./sql/ping.ts";
-import { buildTaskList } from "./taskList.ts";
+import { sweepJob } from "./sql/sweepJob.ts";
+import { buildTaskList, loadTaskDefinitions } from "./taskList.ts";
 
 export interface Daemon {
   db: Database;
@@ -72,16 +73,18 @@ export function runnerThroughput(env: Env): GraphileConfig.WorkerOptions {
 
 export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfig): Promise<Daemon> {
   const poolSize = checkSettings(env);
-  const schedule = loadSchedule(config);
+  const definitions = await loadTaskDefinitions();
   const db = await openDatabase(env, log, poolSize);
   // What has started so far, stopped again (last first) if a later step of start-up fails.
   const started: BackgroundService[] = [];
   try {
     await migrateIfOwner(db.pool, db.connectionString, log);
+    const sweep = await sweepJob(db.pool);
+    const schedule = loadSchedule({ definitions, sweep, config });
     const metrics = createMetrics(db.pool);
-    const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env, db.pool) };
+    const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env, db.pool), sweep };
     // Built once: the runner runs it, the start-up log names its tasks.
-    const taskList = buildTaskList(deps);
+    const taskList = buildTaskList(definitions, deps);
     // The lifeline hears the runner's events: it must see the worker pool being created (its id is what
     // graphile-worker locks jobs with), so it is on the emitter before the runner starts.
     const events: WorkerEvents = new EventEmitter();

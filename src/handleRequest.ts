@@ -6,10 +6,10 @@
 import type { Task } from "graphile-worker";
 import { z } from "zod";
 import { type RequestKind, RuleRejected } from "./adapters/ruleService.ts";
+import { bigintId } from "./bigintId.ts";
 import { formatZodError } from "./config/formatZodError.ts";
 import type { TaskDeps } from "./deps.ts";
 import { classifyError } from "./errors.ts";
-import { bigintId, logDroppedPayload } from "./jobPayload.ts";
 import { applyDecision } from "./sql/applyDecision.ts";
 import { approveRequest } from "./sql/approveRequest.ts";
 import { beginChange } from "./sql/beginChange.ts";
@@ -18,6 +18,7 @@ import { failRequest } from "./sql/failRequest.ts";
 import { giveUpRequest } from "./sql/giveUpRequest.ts";
 import { recordBadRequest } from "./sql/recordBadRequest.ts";
 import { releaseRequest } from "./sql/releaseRequest.ts";
+import { logDroppedPayload } from "./taskDefinition.ts";
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

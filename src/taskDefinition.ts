@@ -6,8 +6,8 @@ import type { JobHelpers, Task, TaskSpec } from "graphile-worker";
 import type { z } from "zod";
 import { formatZodError } from "./config/formatZodError.ts";
 import type { TaskDeps } from "./deps.ts";
-import { withJobHealth } from "./jobHealth.ts";
 import type { Logger } from "./logger.ts";
+import { withJobHealth } from "./withJobHealth.ts";
 
 /** What a task's body gets: the daemon's parts, this job's helpers, and a logger naming the task and the job. */
 export interface JobContext extends TaskDeps {
@@ -38,9 +38,10 @@ export const defineTask = <Schema extends z.ZodType>(definition: TaskDefinition<
 
 /**
  * The one log line of a job dropped for its payload (error level, `dropped: "invalid_payload"` to alert on):
- * retrying it would fail the same way, so the job completes.
+ * retrying it would fail the same way, so the job completes. Exported for the request tasks, which still
+ * parse their own payloads (src/handleRequest.ts); every other task reaches it through taskFor.
  */
-function logDroppedPayload(log: Logger, reason: string, fields: Record<string, unknown> = {}): void {
+export function logDroppedPayload(log: Logger, reason: string, fields: Record<string, unknown> = {}): void {
   log.error({ ...fields, reason, dropped: "invalid_payload" }, "invalid payload; job dropped");
 }
 

@@ -1,6 +1,13 @@
-// Consumer of ticket.refund.requested (card §5.2): payload {ticket_id, event_id, meta?}.
-import type { Task } from "graphile-worker";
-import type { TaskDeps } from "../src/deps.ts";
+// Consumer of ticket.refund.requested: payload {ticket_id, event_id, meta?}.
+import { z } from "zod";
 import { requestTask } from "../src/handleRequest.ts";
+import { defineTask } from "../src/taskDefinition.ts";
 
-export const ticketRefundRequested = (deps: TaskDeps): Task => requestTask("refund", deps);
+// The request flow parses its own payload (an invalid one is recorded on its request when the ids can be read).
+export default defineTask({
+  identifier: "ticket_refund_requested",
+  payload: z.unknown(),
+  async run(payload, job) {
+    await requestTask("refund", job)(payload, job.helpers);
+  },
+});

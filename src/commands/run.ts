@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { knobs } from "../config/knobs.ts";
 import { startDaemon } from "../daemon.ts";
 import { isConnectionError } from "../db/waitingPool.ts";
-import type { CommandContext } from "./index.ts";
+import type { CommandContext } from "./commandContext.ts";
 
 const { gracefulTimeoutMs: SHUTDOWN_TIMEOUT_MS, abandonTimeoutMs: ABANDON_TIMEOUT_MS } = knobs.shutdown;
 /**
