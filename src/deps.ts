@@ -1,8 +1,8 @@
 import type pg from "pg";
-import type { DecideFn, RequestKind } from "./adapters/ruleService.ts";
 import type { Env } from "./config/env.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./observability/metrics.ts";
+import type { RuleServices } from "./requests/ruleServices.ts";
 
 /** What every task is built from. */
 export interface TaskDeps {
@@ -11,5 +11,5 @@ export interface TaskDeps {
   env: Env;
   metrics: Metrics;
   /** The rule service per kind; undefined: the built-in approve policy (decided in SQL). */
-  decide: Record<RequestKind, DecideFn | undefined>;
+  decide: RuleServices;
 }

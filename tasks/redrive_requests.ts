@@ -5,6 +5,7 @@ import { formatZodError } from "../src/config/formatZodError.ts";
 import type { TaskDeps } from "../src/deps.ts";
 import { withJobHealth } from "../src/jobHealth.ts";
 import { logDroppedPayload } from "../src/jobPayload.ts";
+import { countFinishedRequests } from "../src/requests/requestMetrics.ts";
 import { redriveRequests } from "../src/sql/redriveRequests.ts";
 
 const payloadSchema = z.object({
@@ -30,8 +31,7 @@ export function redriveRequestsTask(deps: TaskDeps): Task {
     for (const { kind, redriven, failed } of counts) {
       if (redriven > 0) log.warn({ kind, redriven }, "re-drove pending requests whose job was lost or died");
       if (failed === 0) continue;
-      deps.metrics.requestsFinished.inc({ kind, outcome: "failed" }, failed);
-      if (kind === "change") deps.metrics.changeFailed.inc(failed);
+      countFinishedRequests(deps.metrics, kind, "failed", failed);
       log.error(
         { kind, failed, maxRedrives: max_redrives, alert: "request_rejected" },
         "failed requests whose job kept dying",

@@ -1,6 +1,4 @@
-// Consumer of ticket.refund.requested (card §5.2): payload {ticket_id, event_id, meta?}.
-import type { Task } from "graphile-worker";
-import type { TaskDeps } from "../src/deps.ts";
-import { requestTask } from "../src/handleRequest.ts";
+// Consumer of ticket.refund.requested: payload {ticket_id, event_id, meta?}.
+import { requestTask } from "../src/requests/requestTask.ts";
 
-export const ticketRefundRequested = (deps: TaskDeps): Task => requestTask("refund", deps);
+export default requestTask({ kind: "refund", identifier: "ticket_refund_requested" });
