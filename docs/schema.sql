@@ -472,15 +472,11 @@ CREATE FUNCTION ticketing.delete_failed_jobs(p_older_than interval, p_limit inte
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
-  with gone as (
-    delete from graphile_worker._private_jobs
-     where id in (select j.id from graphile_worker._private_jobs j
-                   where j.attempts >= j.max_attempts and j.locked_at is null
-                     and j.updated_at < now() - p_older_than
-                   limit p_limit)
-    returning 1
-  )
-  select count(*) from gone;
+  select count(*)
+    from graphile_worker.complete_jobs(array(
+           select j.id from ticketing.worker_jobs j
+            where j.attempts >= j.max_attempts and j.locked_at is null and j.updated_at < now() - p_older_than
+            limit p_limit));
 $$;
 
 ALTER FUNCTION ticketing.delete_failed_jobs(p_older_than interval, p_limit integer) OWNER TO ticketing_engine;
@@ -629,11 +625,16 @@ CREATE FUNCTION ticketing.enqueue_request_job(p_kind text, p_ticket_id bigint, p
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
+declare
+  v_task text := (select k.task_identifier from ticketing.request_kinds k where k.kind = p_kind);
 begin
+  if v_task is null then
+    perform ticketing.invalid_argument(format('unknown request kind %L', p_kind));
+  end if;
   perform graphile_worker.remove_job(j.key)
-     from graphile_worker._private_jobs j
+     from ticketing.worker_jobs j
     where j.key = 'request:' || p_event_id and j.locked_at is null and j.attempts >= j.max_attempts;
-  perform graphile_worker.add_job(format('ticket_%s_requested', p_kind),
+  perform graphile_worker.add_job(v_task,
                                   json_build_object('ticket_id', p_ticket_id, 'event_id', p_event_id, 'meta', p_meta),
                                   job_key => 'request:' || p_event_id, job_key_mode => 'unsafe_dedupe');
 end $$;
@@ -1111,7 +1112,6 @@ CREATE TABLE ticketing.ticket_requests (
     lease_token uuid,
     redrives integer DEFAULT 0 NOT NULL,
     bulk_id bigint,
-    CONSTRAINT ticket_requests_kind_check CHECK ((kind = ANY (ARRAY['refund'::text, 'change'::text]))),
     CONSTRAINT ticket_requests_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
 );
 
@@ -1141,6 +1141,15 @@ begin
 end $$;
 
 ALTER FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uuid) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select null from graphile_worker._private_jobs j where j.id = any(p_job_ids) order by j.id for update;
+$$;
+
+ALTER FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.notify_outbox() RETURNS trigger
     LANGUAGE plpgsql
@@ -1590,7 +1599,7 @@ begin
            coalesce(j.locked_at is null and j.attempts >= j.max_attempts, true) as job_dead
       from ticketing.ticket_requests r
       left join ticketing.bulk_refunds b on b.id = r.bulk_id
-      left join graphile_worker._private_jobs j on j.key = 'request:' || r.event_id
+      left join ticketing.worker_jobs j on j.key = 'request:' || r.event_id
      where r.status = 'pending'
        and (r.locked_until is null or r.locked_until < clock_timestamp())
        and r.updated_at < clock_timestamp() - p_older_than
@@ -1616,10 +1625,11 @@ begin
     end if;
   end loop;
 
+  -- A bulk refund is a batch of refund requests: its lost job counts as a refund re-driven.
   for v_bulk in
     select b.id from ticketing.bulk_refunds b
      where b.finished_at is null and b.created_at < clock_timestamp() - p_older_than
-       and not exists (select 1 from graphile_worker._private_jobs j
+       and not exists (select 1 from ticketing.worker_jobs j
                         where j.key = 'bulk_refund:' || b.id and j.attempts < j.max_attempts)
   loop
     perform ticketing.enqueue_bulk_refund_job(v_bulk);
@@ -1816,9 +1826,9 @@ begin
     select w.worker_id, h.last_seen_at >= v_now - p_dead_after as live
       from ticketing.daemon_heartbeats h, unnest(h.worker_ids) as w(worker_id)
   ), holders as (
-    select j.locked_by as holder, j.locked_at from graphile_worker._private_jobs j where j.locked_by is not null
+    select j.locked_by as holder, j.locked_at from ticketing.worker_jobs j where j.locked_by is not null
     union all
-    select q.locked_by, q.locked_at from graphile_worker._private_job_queues q where q.locked_by is not null
+    select q.locked_by, q.locked_at from ticketing.worker_job_queues q where q.locked_by is not null
   )
   select array_agg(distinct x.holder) into v_dead_owners
     from holders x
@@ -1827,27 +1837,25 @@ begin
           and x.locked_at < v_now - p_dead_after);
 
   with candidates as (
-    select j.id, t.identifier, j.locked_by, o.daemon_id,
+    select j.id, j.task, j.locked_by, o.daemon_id,
            case when o.daemon_id is null then 'owner_unknown' else 'daemon_dead' end as reason, j.attempts
-      from graphile_worker._private_jobs j
-      join graphile_worker._private_tasks t on t.id = j.task_id
+      from ticketing.worker_jobs j
       left join lateral (select h.daemon_id from ticketing.daemon_heartbeats h
                           where j.locked_by = any(h.worker_ids) limit 1) o on true
      where j.locked_by = any(v_dead_owners)
     union all
     -- A live daemon's leaked lock: taken before that daemon's last heartbeat (minus the margin), which
     -- does not list the job as running.
-    select j.id, t.identifier, j.locked_by, h.daemon_id, 'lock_leaked', j.attempts
+    select j.id, j.task, j.locked_by, h.daemon_id, 'lock_leaked', j.attempts
       from ticketing.daemon_heartbeats h
-      join graphile_worker._private_jobs j on j.locked_by = any(h.worker_ids)
-      join graphile_worker._private_tasks t on t.id = j.task_id
+      join ticketing.worker_jobs j on j.locked_by = any(h.worker_ids)
      where h.last_seen_at >= v_now - p_dead_after
        and j.locked_at < h.last_seen_at - p_dead_after
        and not (j.id = any(h.active_job_ids))
        and not (j.locked_by = any(coalesce(v_dead_owners, '{}')))
   )
   insert into ticketing.job_rescues as r (job_id, task_identifier, locked_by, daemon_id, reason, rescues, attempt_returned, rescued_at)
-  select c.id, c.identifier, c.locked_by, c.daemon_id, c.reason, 1, c.attempts > 0 and p_max_rescues >= 1, v_now
+  select c.id, c.task, c.locked_by, c.daemon_id, c.reason, 1, c.attempts > 0 and p_max_rescues >= 1, v_now
     from candidates c
   on conflict on constraint job_rescues_pkey do update
      set locked_by = excluded.locked_by, daemon_id = excluded.daemon_id, reason = excluded.reason,
@@ -1859,10 +1867,10 @@ begin
   -- A live daemon's queue lock is leaked when none of the jobs it runs is in that queue.
   select array_agg(q.id) into v_leaked_queues
     from ticketing.daemon_heartbeats h
-    join graphile_worker._private_job_queues q on q.locked_by = any(h.worker_ids)
+    join ticketing.worker_job_queues q on q.locked_by = any(h.worker_ids)
    where h.last_seen_at >= v_now - p_dead_after
      and q.locked_at < h.last_seen_at - p_dead_after
-     and not exists (select 1 from graphile_worker._private_jobs j
+     and not exists (select 1 from ticketing.worker_jobs j
                       where j.job_queue_id = q.id and j.locked_by = q.locked_by and j.id = any(h.active_job_ids))
      and not (q.locked_by = any(coalesce(v_dead_owners, '{}')));
 
@@ -1871,33 +1879,33 @@ begin
   end if;
   -- force_unlock_workers frees every lock of a pool; a live pool's leaked locks are freed one by one.
   if v_leaked_jobs is not null then
-    update graphile_worker._private_jobs j set locked_at = null, locked_by = null where j.id = any(v_leaked_jobs);
+    perform ticketing.unlock_worker_jobs(v_leaked_jobs);
   end if;
   if v_leaked_queues is not null then
-    update graphile_worker._private_job_queues q set locked_at = null, locked_by = null where q.id = any(v_leaked_queues);
+    perform ticketing.unlock_worker_queues(v_leaked_queues);
   end if;
 
   -- reschedule_jobs only touches unlocked jobs: it runs after the locks are gone.
   perform graphile_worker.reschedule_jobs(array[r.job_id], attempts => j.attempts - 1)
      from ticketing.job_rescues r
-     join graphile_worker._private_jobs j on j.id = r.job_id
+     join ticketing.worker_jobs j on j.id = r.job_id
     where r.rescued_at = v_now and r.attempt_returned;
 
-  -- A rescued refund/change job may hold its request's lease (ticketing.claim_request): the lease goes with
-  -- the worker that took it, so the request resumes now rather than when the lease runs out. Should another
+  -- A rescued request job may hold its request's lease (ticketing.claim_request): the lease goes with the
+  -- worker that took it, so the request resumes now rather than when the lease runs out. Should another
   -- worker hold it instead, both may call the service; the decision is still applied once (apply_decision).
   update ticketing.ticket_requests q set locked_until = null, updated_at = clock_timestamp()
     from ticketing.job_rescues r
-    join graphile_worker._private_jobs j on j.id = r.job_id
+    join ticketing.worker_jobs j on j.id = r.job_id
    where r.rescued_at = v_now
-     and r.task_identifier in ('ticket_refund_requested', 'ticket_change_requested')
+     and r.task_identifier in (select k.task_identifier from ticketing.request_kinds k)
      and q.event_id = j.payload ->> 'event_id'
      and q.status = 'pending';
 
   -- Heartbeats of dead daemons have served their purpose; a daemon that was only cut off writes a new one.
   delete from ticketing.daemon_heartbeats h where h.last_seen_at < v_now - p_dead_after;
   delete from ticketing.job_rescues r
-   where r.rescued_at < v_now and not exists (select 1 from graphile_worker._private_jobs j where j.id = r.job_id);
+   where r.rescued_at < v_now and not exists (select 1 from ticketing.worker_jobs j where j.id = r.job_id);
 
   return query
   select r.job_id, r.task_identifier, r.locked_by, r.daemon_id, r.reason, r.rescues, r.attempt_returned
@@ -2016,8 +2024,7 @@ begin
   if p_job_ids is null or cardinality(p_job_ids) = 0 then
     perform ticketing.invalid_argument('at least one job id is required');
   end if;
-  -- Locked before they are judged, so a worker cannot take one between the check and the change.
-  perform 1 from graphile_worker._private_jobs j where j.id = any(p_job_ids) order by j.id for update;
+  perform ticketing.lock_worker_jobs(p_job_ids);
   select coalesce(array_agg(f order by f.id), '{}'), coalesce(array_agg(f.id), '{}') into v_jobs, v_ids
     from ticketing.failed_jobs f
    where f.id = any(p_job_ids);
@@ -2096,6 +2103,24 @@ CREATE FUNCTION ticketing.unknown_orders(p_order_ids bigint[]) RETURNS TABLE(tic
 $$;
 
 ALTER FUNCTION ticketing.unknown_orders(p_order_ids bigint[]) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.unlock_worker_jobs(p_job_ids bigint[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  update graphile_worker._private_jobs j set locked_at = null, locked_by = null where j.id = any(p_job_ids);
+$$;
+
+ALTER FUNCTION ticketing.unlock_worker_jobs(p_job_ids bigint[]) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.unlock_worker_queues(p_queue_ids integer[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  update graphile_worker._private_job_queues q set locked_at = null, locked_by = null where q.id = any(p_queue_ids);
+$$;
+
+ALTER FUNCTION ticketing.unlock_worker_queues(p_queue_ids integer[]) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.valid_end_problem(p_meta jsonb) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -2219,19 +2244,38 @@ CREATE TABLE ticketing.expiry_quarantine (
 
 ALTER TABLE ticketing.expiry_quarantine OWNER TO ticketing_schema_owner;
 
-CREATE VIEW ticketing.failed_jobs AS
+CREATE VIEW ticketing.worker_jobs AS
  SELECT j.id,
     t.identifier AS task,
     q.queue_name,
+    j.key,
+    j.payload,
+    j.run_at,
+    j.attempts,
+    j.max_attempts,
+    j.last_error,
+    j.locked_at,
+    j.locked_by,
+    j.job_queue_id,
+    j.created_at,
+    j.updated_at
+   FROM ((graphile_worker._private_jobs j
+     JOIN graphile_worker._private_tasks t ON ((t.id = j.task_id)))
+     LEFT JOIN graphile_worker._private_job_queues q ON ((q.id = j.job_queue_id)));
+
+ALTER TABLE ticketing.worker_jobs OWNER TO ticketing_schema_owner;
+
+CREATE VIEW ticketing.failed_jobs AS
+ SELECT j.id,
+    j.task,
+    j.queue_name,
     j.attempts,
     j.max_attempts,
     j.last_error,
     j.payload,
     j.created_at,
     j.updated_at AS failed_at
-   FROM ((graphile_worker._private_jobs j
-     JOIN graphile_worker._private_tasks t ON ((t.id = j.task_id)))
-     LEFT JOIN graphile_worker._private_job_queues q ON ((q.id = j.job_queue_id)))
+   FROM ticketing.worker_jobs j
   WHERE ((j.locked_at IS NULL) AND (j.attempts >= j.max_attempts));
 
 ALTER TABLE ticketing.failed_jobs OWNER TO ticketing_schema_owner;
@@ -2334,14 +2378,32 @@ CREATE TABLE ticketing.rate_limits (
 
 ALTER TABLE ticketing.rate_limits OWNER TO ticketing_schema_owner;
 
+CREATE TABLE ticketing.request_kinds (
+    kind text NOT NULL,
+    task_identifier text NOT NULL,
+    target_status text NOT NULL,
+    in_flight_status text,
+    requested_event text NOT NULL,
+    alert_on_refusal boolean NOT NULL
+);
+
+ALTER TABLE ticketing.request_kinds OWNER TO ticketing_schema_owner;
+
+CREATE VIEW ticketing.worker_tasks AS
+ SELECT t.id,
+    t.identifier
+   FROM graphile_worker._private_tasks t;
+
+ALTER TABLE ticketing.worker_tasks OWNER TO ticketing_schema_owner;
+
 CREATE VIEW ticketing.status_jobs AS
  SELECT t.identifier AS task,
     count(j.id) FILTER (WHERE ((j.locked_at IS NULL) AND (j.attempts < j.max_attempts) AND (j.run_at <= now()))) AS waiting,
     count(j.id) FILTER (WHERE ((j.locked_at IS NULL) AND (j.attempts < j.max_attempts) AND (j.run_at > now()))) AS scheduled,
     count(j.id) FILTER (WHERE (j.locked_at IS NOT NULL)) AS running,
     count(j.id) FILTER (WHERE ((j.locked_at IS NULL) AND (j.attempts >= j.max_attempts))) AS failed
-   FROM (graphile_worker._private_tasks t
-     LEFT JOIN graphile_worker._private_jobs j ON ((j.task_id = t.id)))
+   FROM (ticketing.worker_tasks t
+     LEFT JOIN ticketing.worker_jobs j ON ((j.task = t.identifier)))
   GROUP BY t.identifier;
 
 ALTER TABLE ticketing.status_jobs OWNER TO ticketing_schema_owner;
@@ -2463,6 +2525,15 @@ CREATE TABLE ticketing.transitions (
 
 ALTER TABLE ticketing.transitions OWNER TO ticketing_schema_owner;
 
+CREATE VIEW ticketing.worker_job_queues AS
+ SELECT q.id,
+    q.queue_name,
+    q.locked_at,
+    q.locked_by
+   FROM graphile_worker._private_job_queues q;
+
+ALTER TABLE ticketing.worker_job_queues OWNER TO ticketing_schema_owner;
+
 ALTER TABLE ONLY ticketing.alerts
     ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 
@@ -2498,6 +2569,12 @@ ALTER TABLE ONLY ticketing.rate_limit_slots
 
 ALTER TABLE ONLY ticketing.rate_limits
     ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_pkey PRIMARY KEY (kind);
+
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_task_identifier_key UNIQUE (task_identifier);
 
 ALTER TABLE ONLY ticketing.ticket_requests
     ADD CONSTRAINT ticket_requests_event_id_key UNIQUE (event_id);
@@ -2574,6 +2651,8 @@ CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticke
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.rate_limits FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
+CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.request_kinds FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
+
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_requests FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_status_audit FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
@@ -2606,6 +2685,8 @@ CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.rate_limit_slots FOR 
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.rate_limits FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.request_kinds FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
+
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.ticket_requests FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.ticket_status_audit FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
@@ -2636,6 +2717,8 @@ CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.rate_
 
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.rate_limits FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
+CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.request_kinds FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
+
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_requests FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_status_audit FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
@@ -2665,8 +2748,17 @@ CREATE TRIGGER tickets_update_guard BEFORE UPDATE ON ticketing.tickets FOR EACH 
 ALTER TABLE ONLY ticketing.rate_limit_slots
     ADD CONSTRAINT rate_limit_slots_name_fkey FOREIGN KEY (name) REFERENCES ticketing.rate_limits(name);
 
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_in_flight_status_fkey FOREIGN KEY (in_flight_status) REFERENCES ticketing.ticket_statuses(status);
+
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_target_status_fkey FOREIGN KEY (target_status) REFERENCES ticketing.ticket_statuses(status);
+
 ALTER TABLE ONLY ticketing.ticket_requests
     ADD CONSTRAINT ticket_requests_bulk_id_fkey FOREIGN KEY (bulk_id) REFERENCES ticketing.bulk_refunds(id);
+
+ALTER TABLE ONLY ticketing.ticket_requests
+    ADD CONSTRAINT ticket_requests_kind_fkey FOREIGN KEY (kind) REFERENCES ticketing.request_kinds(kind);
 
 ALTER TABLE ONLY ticketing.tickets
     ADD CONSTRAINT tickets_order_id_fkey FOREIGN KEY (order_id) REFERENCES ticketing.orders(id);
@@ -2796,6 +2888,9 @@ GRANT SELECT ON TABLE ticketing.ticket_requests TO ticketing_writer;
 REVOKE ALL ON FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uuid) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.notify_outbox() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION ticketing.oldest_pending_request_seconds() FROM PUBLIC;
@@ -2924,6 +3019,12 @@ GRANT ALL ON FUNCTION ticketing.undelivered_count(p_ids bigint[]) TO ticketing_d
 REVOKE ALL ON FUNCTION ticketing.unknown_orders(p_order_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.unknown_orders(p_order_ids bigint[]) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.unlock_worker_jobs(p_job_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.unlock_worker_jobs(p_job_ids bigint[]) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.unlock_worker_queues(p_queue_ids integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.unlock_worker_queues(p_queue_ids integer[]) TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.valid_end_problem(p_meta jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.valid_end_problem(p_meta jsonb) TO ticketing_daemon;
 
@@ -2966,6 +3067,10 @@ GRANT SELECT ON TABLE ticketing.expiry_quarantine TO ticketing_reader;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.expiry_quarantine TO ticketing_engine;
 GRANT SELECT ON TABLE ticketing.expiry_quarantine TO ticketing_daemon;
 GRANT SELECT ON TABLE ticketing.expiry_quarantine TO ticketing_writer;
+
+GRANT SELECT ON TABLE ticketing.worker_jobs TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.worker_jobs TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.worker_jobs TO ticketing_daemon;
 
 GRANT SELECT ON TABLE ticketing.failed_jobs TO ticketing_client;
 GRANT SELECT ON TABLE ticketing.failed_jobs TO ticketing_reader;
@@ -3018,6 +3123,16 @@ GRANT SELECT ON TABLE ticketing.rate_limits TO ticketing_reader;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.rate_limits TO ticketing_engine;
 GRANT SELECT ON TABLE ticketing.rate_limits TO ticketing_daemon;
 GRANT SELECT ON TABLE ticketing.rate_limits TO ticketing_writer;
+
+GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_client;
+GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.request_kinds TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_daemon;
+GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_writer;
+
+GRANT SELECT ON TABLE ticketing.worker_tasks TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.worker_tasks TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.worker_tasks TO ticketing_daemon;
 
 GRANT SELECT ON TABLE ticketing.status_jobs TO ticketing_client;
 GRANT SELECT ON TABLE ticketing.status_jobs TO ticketing_reader;
@@ -3084,6 +3199,10 @@ GRANT SELECT ON TABLE ticketing.transitions TO ticketing_reader;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.transitions TO ticketing_engine;
 GRANT SELECT ON TABLE ticketing.transitions TO ticketing_daemon;
 GRANT SELECT ON TABLE ticketing.transitions TO ticketing_writer;
+
+GRANT SELECT ON TABLE ticketing.worker_job_queues TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.worker_job_queues TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.worker_job_queues TO ticketing_daemon;
 
 ALTER DEFAULT PRIVILEGES FOR ROLE ticketing_schema_owner IN SCHEMA ticketing GRANT SELECT,USAGE ON SEQUENCES  TO ticketing_engine;
 

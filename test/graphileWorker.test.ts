@@ -1,6 +1,6 @@
 // What this project relies on inside graphile-worker's schema, named in one place: the private tables'
-// columns (read by the operator views, the lifeline's rescue and the job cleaner) and the functions the
-// SQL calls with named arguments. An upgrade of graphile-worker that changes any of them fails here first.
+// columns (read by sql/15-worker-boundary.sql only: its views and its three lock functions) and the functions
+// the SQL calls with named arguments. An upgrade of graphile-worker that changes any of them fails here first.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
@@ -16,6 +16,8 @@ const COLUMNS: Record<string, string[]> = {
     "max_attempts",
     "locked_at",
     "locked_by",
+    "last_error",
+    "created_at",
     "updated_at",
     "key",
   ],
@@ -25,7 +27,9 @@ const COLUMNS: Record<string, string[]> = {
 
 const FUNCTIONS: Record<string, string[]> = {
   add_job: ["identifier", "payload", "queue_name", "run_at", "max_attempts", "job_key", "job_key_mode"],
+  complete_jobs: ["job_ids"],
   force_unlock_workers: ["worker_ids"],
+  remove_job: ["job_key"],
   reschedule_jobs: ["job_ids", "run_at", "attempts"],
 };
 
@@ -67,4 +71,34 @@ test("graphile_worker's functions take the named arguments the ticketing SQL pas
       `no graphile_worker.${name} takes (${args.join(", ")})`,
     );
   }
+});
+
+/** The objects of sql/15-worker-boundary.sql, and harden(), which names the tables for privileges only. */
+const BOUNDARY_FUNCTIONS = ["harden", "lock_worker_jobs", "unlock_worker_jobs", "unlock_worker_queues"];
+const BOUNDARY_VIEWS = ["worker_job_queues", "worker_jobs", "worker_tasks"];
+
+test("only the boundary file touches graphile_worker's private tables", async () => {
+  const { rows: functions } = await db.pool.query<{ proname: string }>(
+    `select p.proname from pg_proc p
+      where p.pronamespace = 'ticketing'::regnamespace and p.prosrc ~ 'graphile_worker\\._private_'
+      order by 1`,
+  );
+  assert.deepEqual(
+    functions.map((f) => f.proname),
+    BOUNDARY_FUNCTIONS,
+  );
+  const { rows: views } = await db.pool.query<{ view: string }>(
+    `select distinct v.relname as view
+       from pg_depend d
+       join pg_rewrite w on w.oid = d.objid
+       join pg_class v on v.oid = w.ev_class
+       join pg_class t on t.oid = d.refobjid
+      where v.relnamespace = 'ticketing'::regnamespace and t.relnamespace = 'graphile_worker'::regnamespace
+        and t.relname like '\\_private\\_%' and v.oid <> t.oid
+      order by 1`,
+  );
+  assert.deepEqual(
+    views.map((v) => v.view),
+    BOUNDARY_VIEWS,
+  );
 });
