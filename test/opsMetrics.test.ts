@@ -144,7 +144,10 @@ describe("on a running daemon", () => {
       assert.equal(await sample("alerts_active", `{kind="${kind}"}`), 0, kind);
     assert.equal(await sample("alerts_active", '{kind="sink_gone"}'), undefined);
     // A new kind of alert is a row of ticketing.alert_kinds first.
-    await asEngine(db.pool, "insert into ticketing.alert_kinds (kind, description) values ('sink_gone', 'a test kind')");
+    await asEngine(
+      db.pool,
+      "insert into ticketing.alert_kinds (kind, description) values ('sink_gone', 'a test kind')",
+    );
     await db.pool.query("select ticketing.raise_alert('sink_gone:1', 'sink_gone', 'the sink answered 410')");
     assert.equal(await sample("alerts_active", '{kind="sink_gone"}'), 1);
     await db.pool.query("select ticketing.clear_alert('sink_gone:1')");
