@@ -367,9 +367,7 @@ CREATE FUNCTION ticketing.check_event_id(p_event_id text) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
-  select ticketing.invalid_argument(p.problem)
-    from (select ticketing.event_id_problem(p_event_id) as problem) p
-   where p.problem is not null;
+  select ticketing.invalid_argument(problem) from ticketing.event_id_problem(p_event_id) problem where problem is not null;
 $$;
 
 ALTER FUNCTION ticketing.check_event_id(p_event_id text) OWNER TO ticketing_engine;
@@ -378,9 +376,7 @@ CREATE FUNCTION ticketing.check_meta(p_meta jsonb) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
-  select ticketing.invalid_argument(p.problem)
-    from (select ticketing.meta_problem(p_meta) as problem) p
-   where p.problem is not null;
+  select ticketing.invalid_argument(problem) from ticketing.meta_problem(p_meta) problem where problem is not null;
 $$;
 
 ALTER FUNCTION ticketing.check_meta(p_meta jsonb) OWNER TO ticketing_engine;

@@ -106,18 +106,14 @@ create or replace function ticketing.check_event_id(p_event_id text) returns voi
 language sql
 set search_path = ticketing, pg_temp
 as $$
-  select ticketing.invalid_argument(p.problem)
-    from (select ticketing.event_id_problem(p_event_id) as problem) p
-   where p.problem is not null;
+  select ticketing.invalid_argument(problem) from ticketing.event_id_problem(p_event_id) problem where problem is not null;
 $$;
 
 create or replace function ticketing.check_meta(p_meta jsonb) returns void
 language sql
 set search_path = ticketing, pg_temp
 as $$
-  select ticketing.invalid_argument(p.problem)
-    from (select ticketing.meta_problem(p_meta) as problem) p
-   where p.problem is not null;
+  select ticketing.invalid_argument(problem) from ticketing.meta_problem(p_meta) problem where problem is not null;
 $$;
 
 -- An event_id too long for the index (a few kB) can hold no row: the job's log line is all that is left of it.

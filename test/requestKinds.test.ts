@@ -14,7 +14,7 @@ import { taskFor } from "../src/taskDefinition.ts";
 import { waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
 import { asEngine } from "./support/engine.ts";
-import { createOrder } from "./support/fixtures.ts";
+import { createOrder, sqlState } from "./support/fixtures.ts";
 
 let db: TestDatabase;
 before(async () => {
@@ -118,12 +118,6 @@ describe("a new request kind is one row and one task file", () => {
 });
 
 describe("lookup tables: statuses and alert kinds are rows the columns reference", () => {
-  const sqlState = (query: Promise<unknown>) =>
-    query.then(
-      () => "ok",
-      (error: { code?: string }) => error.code,
-    );
-
   test("an alert of a kind ticketing.alert_kinds does not list is refused; a listed one is raised", async () => {
     assert.equal(
       await sqlState(db.pool.query("select ticketing.raise_alert('nope:1', 'no_such_kind', 'unlisted')")),

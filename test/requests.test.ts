@@ -8,7 +8,7 @@ import { parseExactJson, rawInteger } from "../src/db/exactJson.ts";
 import { bigintId } from "../src/jobPayload.ts";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
-import { createOrder, JOBS_SQL } from "./support/fixtures.ts";
+import { createOrder, JOBS_SQL, sqlState } from "./support/fixtures.ts";
 import { type StubAnswer, type StubRequest, startHttpStub } from "./support/httpStub.ts";
 
 let served: TestDatabase;
@@ -84,11 +84,6 @@ const finishedCount = async (daemon: TestDaemon, kind: string, outcome: string) 
   (await daemon.metrics.requestsFinished.get()).values.find(
     (v) => v.labels.kind === kind && v.labels.outcome === outcome,
   )?.value ?? 0;
-const sqlState = (query: Promise<unknown>) =>
-  query.then(
-    () => "ok",
-    (error: { code?: string }) => error.code,
-  );
 
 describe("ids across the whole bigint range", () => {
   const ids = [BIG, MAX, "0", "-5"];
