@@ -2472,7 +2472,8 @@ CREATE TABLE ticketing.request_kinds (
     in_flight_status text,
     requested_event text NOT NULL,
     alert_on_refusal boolean NOT NULL,
-    reissue_status text
+    reissue_status text,
+    "position" smallint
 );
 
 ALTER TABLE ticketing.request_kinds OWNER TO ticketing_schema_owner;
@@ -2549,11 +2550,12 @@ CREATE VIEW ticketing.status_requests AS
  SELECT k.kind,
     s.status,
     count(r.id) AS count,
-    s."position"
+    k."position" AS kind_position,
+    s."position" AS status_position
    FROM ((ticketing.request_kinds k
      CROSS JOIN ticketing.request_statuses s)
      LEFT JOIN ticketing.ticket_requests r ON (((r.kind = k.kind) AND (r.status = s.status))))
-  GROUP BY k.kind, s.status, s."position";
+  GROUP BY k.kind, s.status, k."position", s."position";
 
 ALTER TABLE ticketing.status_requests OWNER TO ticketing_schema_owner;
 
@@ -2681,6 +2683,9 @@ ALTER TABLE ONLY ticketing.rate_limits
 
 ALTER TABLE ONLY ticketing.request_kinds
     ADD CONSTRAINT request_kinds_pkey PRIMARY KEY (kind);
+
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_position_key UNIQUE ("position");
 
 ALTER TABLE ONLY ticketing.request_kinds
     ADD CONSTRAINT request_kinds_task_identifier_key UNIQUE (task_identifier);

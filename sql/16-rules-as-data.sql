@@ -18,7 +18,7 @@ insert into ticketing.order_statuses (status, final, position) values
 create table ticketing.request_statuses (
   status   text primary key,
   final    boolean not null,          -- the request is over: its job, if any, only finds it finished
-  position smallint not null unique   -- the order operators read them in (status_requests.position)
+  position smallint not null unique   -- the order operators read them in (status_requests.status_position)
 );
 insert into ticketing.request_statuses (status, final, position) values
   ('pending', false, 1), ('succeeded', true, 2), ('failed', true, 3);
@@ -54,6 +54,9 @@ alter table ticketing.request_kinds add column reissue_status text references ti
 comment on column ticketing.request_kinds.reissue_status is
   'after the target, the ticket is re-issued in this status with a new valid_end; null: not re-issued';
 update ticketing.request_kinds set reissue_status = 'usable' where kind = 'change';
+-- Where operators read the kind (status_requests.kind_position); a kind without one comes after, by name.
+alter table ticketing.request_kinds add column position smallint unique;
+update ticketing.request_kinds set position = case kind when 'refund' then 1 when 'change' then 2 end;
 
 -- The operator views: every status and kind shows, zero counts included, in the tables' order.
 create or replace view ticketing.status_orders as
@@ -63,11 +66,11 @@ create or replace view ticketing.status_orders as
    group by s.status, s.position;
 
 create or replace view ticketing.status_requests as
-  select k.kind, s.status, count(r.id) as count, s.position
+  select k.kind, s.status, count(r.id) as count, k.position as kind_position, s.position as status_position
     from ticketing.request_kinds k
    cross join ticketing.request_statuses s
     left join ticketing.ticket_requests r on r.kind = k.kind and r.status = s.status
-   group by k.kind, s.status, s.position;
+   group by k.kind, s.status, k.position, s.position;
 
 create or replace function ticketing.active_alert_counts() returns table(kind text, active integer)
 language sql stable

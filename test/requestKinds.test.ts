@@ -107,12 +107,12 @@ describe("a new request kind is one row and one task file", () => {
       "counted by kind",
     );
     const { rows: status } = await db.pool.query(
-      "select status, count::int from ticketing.status_requests where kind = 'void' order by position",
+      "select status, count::int, kind_position from ticketing.status_requests where kind = 'void' order by status_position",
     );
     assert.deepEqual(status, [
-      { status: "pending", count: 0 },
-      { status: "succeeded", count: 1 },
-      { status: "failed", count: 0 },
+      { status: "pending", count: 0, kind_position: null },
+      { status: "succeeded", count: 1, kind_position: null },
+      { status: "failed", count: 0, kind_position: null },
     ]);
   });
 });
