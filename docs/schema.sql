@@ -312,6 +312,15 @@ end $$;
 
 ALTER FUNCTION ticketing.begin_request(p_event_id text, p_token uuid) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select r.bulk_id from ticketing.ticket_requests r where r.event_id = p_event_id || ':' || p_ticket_id
+$$;
+
+ALTER FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.bulk_refund_progress(p_unfinished_only boolean DEFAULT true) RETURNS TABLE(bulk_id bigint, event_id text, requested integer, done integer, failed integer, remaining integer, created_at timestamp with time zone, finished_at timestamp with time zone)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
@@ -1127,6 +1136,19 @@ end $$;
 
 ALTER FUNCTION ticketing.invalid_argument(p_message text) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.latest_operator_actions(p_limit integer) RETURNS TABLE(id bigint, actor text, acted_at timestamp with time zone, action text, parameters jsonb, affected integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select latest.* from (
+    select a.id, a.actor, a.acted_at, a.action, a.parameters, a.affected
+      from ticketing.operator_actions a order by a.id desc limit p_limit
+  ) latest
+  order by latest.id
+$$;
+
+ALTER FUNCTION ticketing.latest_operator_actions(p_limit integer) OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.live_daemons(p_seen_within interval DEFAULT '00:00:30'::interval) RETURNS integer
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
@@ -1222,6 +1244,19 @@ CREATE FUNCTION ticketing.oldest_pending_request_seconds() RETURNS double precis
 $$;
 
 ALTER FUNCTION ticketing.oldest_pending_request_seconds() OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.order_progress(p_order_id bigint) RETURNS TABLE(status text, open_tickets bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select o.status,
+         (select count(*) from ticketing.tickets t join ticketing.ticket_statuses s on s.status = t.status
+           where t.order_id = o.id and not s.terminal)
+    from ticketing.orders o
+   where o.id = p_order_id
+$$;
+
+ALTER FUNCTION ticketing.order_progress(p_order_id bigint) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.outbox_cloudevent(p_event_id text, p_type text, p_ticket_id bigint, p_order_id bigint, p_seq bigint, p_payload jsonb, p_created_at timestamp with time zone, p_source text, p_with_data boolean DEFAULT true) RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -1355,13 +1390,15 @@ end $$;
 
 ALTER FUNCTION ticketing.publish_outbox_by_notify(p_limit integer, p_source text, p_backoff_base_ms double precision, p_backoff_max_ms double precision) OWNER TO ticketing_engine;
 
-CREATE FUNCTION ticketing.queue_sweep(p_batch_size integer DEFAULT 200) RETURNS bigint
+CREATE FUNCTION ticketing.queue_sweep(p_batch_size integer DEFAULT NULL::integer) RETURNS bigint
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
-  select j.id from graphile_worker.add_job('expire_tickets', json_build_object('batch_size', p_batch_size),
-                                           queue_name => 'expire_tickets', job_key => 'expire_tickets',
-                                           job_key_mode => 'preserve_run_at', max_attempts => 1) j;
+  select j.id
+    from ticketing.sweep_job() s,
+         graphile_worker.add_job(s.task_identifier, json_build_object('batch_size', coalesce(p_batch_size, s.batch_size)),
+                                 queue_name => s.queue_name, job_key => s.job_key, job_key_mode => s.job_key_mode,
+                                 max_attempts => s.max_attempts) j;
 $$;
 
 ALTER FUNCTION ticketing.queue_sweep(p_batch_size integer) OWNER TO ticketing_engine;
@@ -2064,6 +2101,83 @@ end $$;
 
 ALTER FUNCTION ticketing.retry_failed_requests(p_event_id text, p_ticket_id bigint, p_order_id bigint, p_failed_since timestamp with time zone, p_failed_until timestamp with time zone, p_dry_run boolean) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.seed_demo() RETURNS TABLE(order_ids bigint[], ticket_ids bigint[], past_valid_end integer, redeemed integer, refunds integer, changes integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+declare
+  -- Per group: how many orders, and per order how many tickets are past valid_end, redeemed, refunded,
+  -- changed (in that order; the rest stay usable).
+  v_groups constant integer[][] := array[
+    [5, 0, 0, 0, 0],  -- nothing due: they stay open
+    [5, 3, 0, 0, 0],  -- all expire: completed
+    [6, 1, 2, 0, 0],  -- the expiry of the last one completes them
+    [2, 1, 0, 0, 0],  -- one expires, two still valid: they stay open
+    [1, 0, 2, 1, 0],  -- the refund completes it
+    [1, 0, 0, 0, 1]   -- changed, then re-issued with a new valid_end
+  ];
+  v_tickets_per_order constant integer := 3;
+  v_order bigint;
+  v_ticket bigint;
+  v_orders bigint[] := '{}';
+  v_tickets bigint[] := '{}';
+  v_valid_in interval[] := '{}';
+  v_redeem bigint[] := '{}';
+  v_refund bigint[] := '{}';
+  v_change bigint[] := '{}';
+  v_past integer := 0;
+  g integer;
+  o integer;
+  t integer;
+begin
+  if not pg_has_role(session_user, (select d.datdba from pg_database d where d.datname = current_database()), 'USAGE') then
+    raise exception using errcode = 'TL403',
+      message = format('%s may not seed the demo: run it as the database owner', session_user);
+  end if;
+  select coalesce(max(id), 0) into v_order from ticketing.orders;
+  select coalesce(max(id), 0) into v_ticket from ticketing.tickets;
+  for g in 1 .. array_length(v_groups, 1) loop
+    for o in 1 .. v_groups[g][1] loop
+      v_order := v_order + 1;
+      v_orders := v_orders || v_order;
+      for t in 0 .. v_tickets_per_order - 1 loop
+        v_ticket := v_ticket + 1;
+        v_tickets := v_tickets || v_ticket;
+        if t < v_groups[g][2] then
+          -- Past tickets ended between one and 48 hours ago; the others are valid for days to come.
+          v_valid_in := v_valid_in || make_interval(hours => -(1 + ((v_ticket::numeric * 7) % 48))::integer);
+          v_past := v_past + 1;
+        else
+          v_valid_in := v_valid_in || make_interval(days => (1 + ((v_ticket::numeric * 5) % 30))::integer);
+          if t < v_groups[g][2] + v_groups[g][3] then
+            v_redeem := v_redeem || v_ticket;
+          elsif t < v_groups[g][2] + v_groups[g][3] + v_groups[g][4] then
+            v_refund := v_refund || v_ticket;
+          elsif t < v_groups[g][2] + v_groups[g][3] + v_groups[g][4] + v_groups[g][5] then
+            v_change := v_change || v_ticket;
+          end if;
+        end if;
+      end loop;
+    end loop;
+  end loop;
+
+  insert into ticketing.orders (id) select unnest(v_orders);
+  insert into ticketing.tickets (id, order_id, valid_end)
+  select s.id, v_orders[((s.n - 1) / v_tickets_per_order) + 1], now() + s.valid_in
+    from unnest(v_tickets, v_valid_in) with ordinality as s(id, valid_in, n);
+  perform ticketing.redeem_ticket(id, 'demo-redeem-' || id, '{"gate": "north-1"}') from unnest(v_redeem) as id;
+  perform ticketing.request_refund(id, 'demo-refund-' || id, '{"reason": "customer request"}')
+     from unnest(v_refund) as id;
+  perform ticketing.request_change(id, 'demo-change-' || id,
+                                   jsonb_build_object('valid_end', now() + interval '45 days', 'reason', 'new date'))
+     from unnest(v_change) as id;
+
+  return query select v_orders, v_tickets, v_past, cardinality(v_redeem), cardinality(v_refund), cardinality(v_change);
+end;
+$$;
+
+ALTER FUNCTION ticketing.seed_demo() OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.set_aside_outbox_event(p_id bigint, p_error text, p_backoff_base_ms double precision, p_backoff_max_ms double precision) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
@@ -2117,6 +2231,15 @@ begin
 end $$;
 
 ALTER FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) RETURNS record
+    LANGUAGE sql IMMUTABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select 'expire_tickets', 'expire_tickets', 'expire_tickets', 'preserve_run_at', 1, 200;
+$$;
+
+ALTER FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.touch_orders_of_new_tickets() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2946,6 +3069,9 @@ GRANT ALL ON FUNCTION ticketing.approve_request(p_kind text, p_ticket_id bigint,
 REVOKE ALL ON FUNCTION ticketing.begin_request(p_event_id text, p_token uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.begin_request(p_event_id text, p_token uuid) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.bulk_refund_progress(p_unfinished_only boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.bulk_refund_progress(p_unfinished_only boolean) TO ticketing_client;
 GRANT ALL ON FUNCTION ticketing.bulk_refund_progress(p_unfinished_only boolean) TO ticketing_reader;
@@ -3032,6 +3158,10 @@ REVOKE ALL ON FUNCTION ticketing.harden() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ticketing.invalid_argument(p_message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.invalid_argument(p_message text) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.latest_operator_actions(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.latest_operator_actions(p_limit integer) TO ticketing_reader;
+GRANT ALL ON FUNCTION ticketing.latest_operator_actions(p_limit integer) TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.live_daemons(p_seen_within interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.live_daemons(p_seen_within interval) TO ticketing_daemon;
 
@@ -3054,6 +3184,9 @@ REVOKE ALL ON FUNCTION ticketing.notify_outbox() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION ticketing.oldest_pending_request_seconds() FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.oldest_pending_request_seconds() TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.order_progress(p_order_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.order_progress(p_order_id bigint) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.outbox_cloudevent(p_event_id text, p_type text, p_ticket_id bigint, p_order_id bigint, p_seq bigint, p_payload jsonb, p_created_at timestamp with time zone, p_source text, p_with_data boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.outbox_cloudevent(p_event_id text, p_type text, p_ticket_id bigint, p_order_id bigint, p_seq bigint, p_payload jsonb, p_created_at timestamp with time zone, p_source text, p_with_data boolean) TO ticketing_daemon;
@@ -3164,11 +3297,17 @@ GRANT ALL ON FUNCTION ticketing.retry_failed_jobs(p_job_ids bigint[], p_dry_run 
 REVOKE ALL ON FUNCTION ticketing.retry_failed_requests(p_event_id text, p_ticket_id bigint, p_order_id bigint, p_failed_since timestamp with time zone, p_failed_until timestamp with time zone, p_dry_run boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.retry_failed_requests(p_event_id text, p_ticket_id bigint, p_order_id bigint, p_failed_since timestamp with time zone, p_failed_until timestamp with time zone, p_dry_run boolean) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.seed_demo() FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.seed_demo() TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.set_aside_outbox_event(p_id bigint, p_error text, p_backoff_base_ms double precision, p_backoff_max_ms double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.set_aside_outbox_event(p_id bigint, p_error text, p_backoff_base_ms double precision, p_backoff_max_ms double precision) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.touch_orders_of_new_tickets() FROM PUBLIC;
 

@@ -1,16 +1,17 @@
-// ticket-lifecycle <command> [options]: the commands are in src/commands/index.ts. A command's answer goes to
+// ticket-lifecycle <command> [options]: the commands are in src/commands/commandTable.ts. A command's answer goes to
 // stdout, its logs to stderr (readable lines on a terminal, JSON otherwise, or as LOG_FORMAT says).
 import { parseArgs } from "node:util";
-import { type CommandSpec, commands, type OptionValues } from "./commands/index.ts";
+import type { OptionValues } from "./commands/commandContext.ts";
+import { type CommandSpec, commandTable } from "./commands/commandTable.ts";
 import { ConfigError, loadEnv } from "./config/env.ts";
 import { readLifecycleConfig } from "./config/lifecycleConfig.ts";
-import { SchemaNotReady } from "./db/schemaState.ts";
+import { SchemaNotReady } from "./db/checkSchema.ts";
 import { createCliLogger } from "./logger.ts";
 
 const synopsis = (name: string, spec: CommandSpec) => `${name}${spec.synopsis ? ` ${spec.synopsis}` : ""}`;
 
 function usage(): string {
-  const lines = Object.entries(commands).map(([name, spec]) => `  ${synopsis(name, spec)}\n      ${spec.summary}`);
+  const lines = Object.entries(commandTable).map(([name, spec]) => `  ${synopsis(name, spec)}\n      ${spec.summary}`);
   return `usage: ticket-lifecycle <command> [options]
 
 commands:
@@ -25,7 +26,7 @@ REFUND_SERVICE_URL, CHANGE_SERVICE_URL, HTTP_PORT, HTTP_HOST, LOG_LEVEL, LOG_FOR
 function findCommand(argv: string[]): { name: string; spec: CommandSpec; rest: string[] } | undefined {
   for (const words of [2, 1]) {
     const name = argv.slice(0, words).join(" ");
-    const spec = argv.length >= words ? commands[name] : undefined;
+    const spec = argv.length >= words ? commandTable[name] : undefined;
     if (spec) return { name, spec, rest: argv.slice(words) };
   }
   return undefined;
@@ -38,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const found = findCommand(argv);
   if (!found) {
-    const family = Object.entries(commands).filter(([name]) => name.startsWith(`${argv[0]} `));
+    const family = Object.entries(commandTable).filter(([name]) => name.startsWith(`${argv[0]} `));
     console.error(
       family.length
         ? `${argv[0]} needs one of:\n${family.map(([name, spec]) => `  ${synopsis(name, spec)}`).join("\n")}`

@@ -6,20 +6,21 @@ import { EventEmitter } from "node:events";
 import { type Runner, run, type WorkerEvents } from "graphile-worker";
 import type { Env } from "./config/env.ts";
 import type { LifecycleConfig } from "./config/lifecycleConfig.ts";
-import { type Database, openDatabase } from "./db/database.ts";
-import { migrateIfOwner } from "./db/schemaState.ts";
+import { migrateIfOwner } from "./db/migrateIfOwner.ts";
+import { type Database, openDatabase } from "./db/openDatabase.ts";
 import { ruleServices } from "./decide.ts";
 import { startDispatcher } from "./delivery/dispatcher.ts";
 import type { TaskDeps } from "./deps.ts";
 import { graphileLogger } from "./graphileLogger.ts";
 import { startHttpServer } from "./http/server.ts";
+import { loadSchedule } from "./loadSchedule.ts";
 import type { Logger } from "./logger.ts";
 import { startAlertMonitor } from "./maintenance/alertMonitor.ts";
 import { startJobCleaner } from "./maintenance/jobCleaner.ts";
 import { startLifeline } from "./maintenance/lifeline.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
-import { loadSchedule } from "./schedule.ts";
-import { buildTaskList } from "./taskList.ts";
+import { sweepJob } from "./sql/sweepJob.ts";
+import { buildTaskList, loadTaskDefinitions } from "./taskList.ts";
 
 export interface Daemon {
   db: Database;
@@ -56,14 +57,17 @@ export function runnerThroughput(env: Env): GraphileConfig.WorkerOptions {
 }
 
 export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfig): Promise<Daemon> {
-  const schedule = loadSchedule(config);
+  const definitions = await loadTaskDefinitions();
   const db = await openDatabase(env, log, poolSizeFor(env));
   // What has started so far, stopped again if a later step of start-up fails.
   const started: Array<{ stop(): Promise<void> }> = [];
   try {
     await migrateIfOwner(db.pool, db.connectionString, log);
+    const sweep = await sweepJob(db.pool);
+    const schedule = loadSchedule({ definitions, sweep, config });
     const metrics = createMetrics(db.pool);
-    const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env, db.pool) };
+    const deps: TaskDeps = { pool: db.pool, log, env, metrics, decide: ruleServices(env, db.pool), sweep };
+    const taskList = buildTaskList(definitions, deps);
     // Before the runner: the lifeline must see the worker pool being created (its id is what graphile-worker locks jobs with).
     const events: WorkerEvents = new EventEmitter();
     const lifeline = startLifeline({ connectionString: db.connectionString, log, events, registry: metrics.registry });
@@ -71,7 +75,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
     const runner = await run({
       pgPool: db.workerPool,
       events,
-      taskList: buildTaskList(deps),
+      taskList,
       parsedCronItems: schedule,
       concurrency: env.WORKER_CONCURRENCY,
       noHandleSignals: true,
@@ -110,7 +114,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
       ? await startHttpServer(env.HTTP_PORT, env.HTTP_HOST, { registry: metrics.registry, ready })
       : undefined;
     log.info(
-      { concurrency: env.WORKER_CONCURRENCY, httpPort: http?.port, tasks: Object.keys(buildTaskList(deps)) },
+      { concurrency: env.WORKER_CONCURRENCY, httpPort: http?.port, tasks: Object.keys(taskList) },
       "daemon running",
     );
     return {

@@ -3,11 +3,9 @@
 // LOCKED keeps them apart); with refund-processing it hands them to the per-request jobs, a window at a
 // time, so the service sees one call per request at the pace the shared limit allows. Finished batches
 // stay committed: a crash or a restart resumes with the requests still pending.
-import type { JobHelpers, Task } from "graphile-worker";
+import type { JobHelpers } from "graphile-worker";
 import { z } from "zod";
-import { formatZodError } from "../src/config/formatZodError.ts";
 import type { TaskDeps } from "../src/deps.ts";
-import { withJobHealth } from "../src/jobHealth.ts";
 import type { Logger } from "../src/logger.ts";
 import { countFinishedRequests, countSettledOrders } from "../src/requests/requestMetrics.ts";
 import { retryOnConflict } from "../src/retryOnConflict.ts";
@@ -16,8 +14,9 @@ import { drainBulkRefund } from "../src/sql/drainBulkRefund.ts";
 import { enqueueBulkRefundJob } from "../src/sql/enqueueBulkRefundJob.ts";
 import { feedBulkRefund } from "../src/sql/feedBulkRefund.ts";
 import { finishBulkRefund } from "../src/sql/finishBulkRefund.ts";
+import { defineTask } from "../src/taskDefinition.ts";
 
-export const bulkRefundPayload = z.object({
+const bulkRefundPayload = z.object({
   bulk_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   batch_size: z.number().int().min(1).max(10_000).default(500),
   lanes: z.number().int().min(1).max(8).default(3),
@@ -28,7 +27,7 @@ const PROGRESS_EVERY_MS = 5_000;
 const FEED_EVERY_MS = 500;
 
 /** Handed over and unfinished at once: a few seconds of the allowed pace, at least two per allowed call in flight. */
-export function feedWindow(rate: number | undefined, concurrency: number | undefined): number {
+function feedWindow(rate: number | undefined, concurrency: number | undefined): number {
   const byRate = rate === undefined ? 1000 : Math.ceil(rate * 5);
   return Math.min(10_000, Math.max(byRate, 2 * (concurrency ?? 1)));
 }
@@ -58,7 +57,7 @@ async function drain(
   deps: TaskDeps,
   log: Logger,
   bulkId: string,
-  payload: z.infer<typeof bulkRefundPayload>,
+  payload: z.output<typeof bulkRefundPayload>,
   helpers: JobHelpers,
 ) {
   let lastProgress = Date.now();
@@ -104,34 +103,31 @@ async function feed(deps: TaskDeps, log: Logger, bulkId: string, helpers: JobHel
   }
 }
 
-export function bulkRefund(deps: TaskDeps): Task {
-  return withJobHealth(deps, "bulk_refund", async (rawPayload, helpers) => {
-    const parsed = bulkRefundPayload.safeParse(rawPayload ?? {});
-    if (!parsed.success) {
-      deps.log.error(
-        { task: "bulk_refund", jobId: helpers.job.id, reason: formatZodError(parsed.error) },
-        "invalid bulk_refund payload; job dropped",
-      );
-      return;
-    }
-    const bulkId = String(parsed.data.bulk_id);
-    const log = deps.log.child({ task: "bulk_refund", jobId: helpers.job.id, bulkId });
-    const mode = deps.decide.refund ? "refund-processing" : "built-in";
+// Queued by ticketing.enqueue_bulk_refund_job (one job per bulk, in a queue of its own).
+export default defineTask({
+  identifier: "bulk_refund",
+  payload: bulkRefundPayload,
+  health: true,
+  async run(parsed, job) {
+    const { helpers } = job;
+    const bulkId = String(parsed.bulk_id);
+    const log = job.log.child({ bulkId });
+    const mode = job.decide.refund ? "refund-processing" : "built-in";
     log.info({ mode }, "bulk refund started");
-    if (deps.decide.refund) await feed(deps, log, bulkId, helpers);
-    else await drain(deps, log, bulkId, parsed.data, helpers);
+    if (job.decide.refund) await feed(job, log, bulkId, helpers);
+    else await drain(job, log, bulkId, parsed, helpers);
 
     if (helpers.abortSignal.aborted) {
       // Shutting down: every finished batch is committed; the rest goes to whichever daemon runs next.
-      await enqueueBulkRefundJob(deps.pool, bulkId);
-      await logProgress(deps, log, bulkId, "bulk refund interrupted; queued again");
+      await enqueueBulkRefundJob(job.pool, bulkId);
+      await logProgress(job, log, bulkId, "bulk refund interrupted; queued again");
       return;
     }
-    if (!(await finishBulkRefund(deps.pool, bulkId))) {
+    if (!(await finishBulkRefund(job.pool, bulkId))) {
       // Requests whose ticket another transaction held through both passes: graphile-worker retries the job.
-      await logProgress(deps, log, bulkId, "bulk refund: requests still pending");
+      await logProgress(job, log, bulkId, "bulk refund: requests still pending");
       throw new Error(`bulk refund ${bulkId}: requests still pending after both passes; retrying`);
     }
-    await logProgress(deps, log, bulkId, "bulk refund finished");
-  });
-}
+    await logProgress(job, log, bulkId, "bulk refund finished");
+  },
+});

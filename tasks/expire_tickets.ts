@@ -1,15 +1,14 @@
-// The card's expire_job (§5.1): one run drains the whole backlog in batches of batch_size, each batch
-// its own transaction, `lanes` batches in flight at once (SKIP LOCKED keeps them apart).
-import type { Task } from "graphile-worker";
+// The expiry sweep: one run drains the whole backlog in batches of batch_size, each batch its own
+// transaction, `lanes` batches in flight at once (SKIP LOCKED keeps them apart). How it is queued (queue, job
+// key, attempts, default batch size) is the database's: ticketing.sweep_job(), read by the daemon at start-up.
 import { z } from "zod";
-import { formatZodError } from "../src/config/formatZodError.ts";
-import type { TaskDeps } from "../src/deps.ts";
-import { withJobHealth } from "../src/jobHealth.ts";
 import { retryOnConflict } from "../src/retryOnConflict.ts";
 import { expireBatch, type SweepPosition } from "../src/sql/expireBatch.ts";
+import { defineTask } from "../src/taskDefinition.ts";
 
-export const expireTicketsPayload = z.object({
-  batch_size: z.number().int().min(1).max(100_000).default(200),
+const expireTicketsPayload = z.object({
+  // Absent: the sweep identity's batch size.
+  batch_size: z.number().int().min(1).max(100_000).optional(),
   grace_seconds: z
     .number()
     .int()
@@ -19,23 +18,19 @@ export const expireTicketsPayload = z.object({
   // First delay before a ticket the sweep set aside (its expiry failed on its own) is tried again; it
   // doubles with every failed attempt, up to 64 times this.
   retry_seconds: z.number().int().min(0).max(86_400).default(60),
-  // Three batches in flight keep two cores busy while each of them waits for its commit (bench/: +20% over two).
+  // Three batches in flight keep two cores busy while each of them waits for its commit.
   lanes: z.number().int().min(1).max(8).default(3),
 });
 
 const PROGRESS_EVERY_MS = 5_000;
 
-export function expireTickets(deps: TaskDeps): Task {
-  return withJobHealth(deps, "expire_tickets", async (rawPayload, helpers) => {
-    const log = deps.log.child({ task: "expire_tickets", jobId: helpers.job.id });
-    const parsed = expireTicketsPayload.safeParse(rawPayload ?? {});
-    if (!parsed.success) {
-      // Retrying cannot fix a payload: say why and complete the job.
-      log.error({ reason: formatZodError(parsed.error) }, "invalid expire_tickets payload; job dropped");
-      return;
-    }
-    const payload = parsed.data;
-    const grace = payload.grace_seconds ?? deps.env.EXPIRE_GRACE_SECONDS;
+export default defineTask({
+  identifier: "expire_tickets",
+  payload: expireTicketsPayload,
+  health: true,
+  async run(parsed, { helpers, log, pool, env, metrics, sweep }) {
+    const payload = { ...parsed, batch_size: parsed.batch_size ?? sweep.batchSize };
+    const grace = payload.grace_seconds ?? env.EXPIRE_GRACE_SECONDS;
     const started = Date.now();
     let expired = 0;
     let skipped = 0;
@@ -54,7 +49,7 @@ export function expireTickets(deps: TaskDeps): Task {
           const from = after;
           const result = await retryOnConflict(
             () =>
-              expireBatch(deps.pool, {
+              expireBatch(pool, {
                 batchSize: payload.batch_size,
                 graceSeconds: grace,
                 retrySeconds: payload.retry_seconds,
@@ -73,10 +68,10 @@ export function expireTickets(deps: TaskDeps): Task {
               "alert raised: expiry failed for these tickets on their own; set aside, the rest of the batch expired",
             );
           batches += 1;
-          deps.metrics.ticketsExpired.inc(result.expired);
-          deps.metrics.sweepBatchSize.observe(result.expired);
-          deps.metrics.ordersCompleted.inc(result.completedOrders);
-          deps.metrics.ordersCancelled.inc(result.cancelledOrders);
+          metrics.ticketsExpired.inc(result.expired);
+          metrics.sweepBatchSize.observe(result.expired);
+          metrics.ordersCompleted.inc(result.completedOrders);
+          metrics.ordersCancelled.inc(result.cancelledOrders);
           if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
             lastProgress = Date.now();
             log.info(
@@ -91,12 +86,7 @@ export function expireTickets(deps: TaskDeps): Task {
     if (helpers.abortSignal.aborted) {
       // Shutting down mid-sweep: every finished batch is committed; queue the rest for whichever daemon
       // runs next instead of waiting for the next schedule tick.
-      await helpers.addJob("expire_tickets", payload, {
-        queueName: "expire_tickets",
-        jobKey: "expire_tickets",
-        jobKeyMode: "preserve_run_at",
-        maxAttempts: 1,
-      });
+      await helpers.addJob(sweep.task, payload, sweep.spec);
     }
     const seconds = (Date.now() - started) / 1000;
     log.info(
@@ -111,5 +101,5 @@ export function expireTickets(deps: TaskDeps): Task {
       },
       "expiry sweep finished",
     );
-  });
-}
+  },
+});

@@ -1,12 +1,14 @@
-// Card §7: the three-failures alert (counted in the database), the stalled-schedule alert, and the
-// card's counters on /metrics equal to what the test caused.
+// An expiry sweep failing three times in a row raises one alert (counted in the database), the stalled-schedule
+// alert, and the four lifecycle counters on /metrics equal to what the test caused.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parseCrontab } from "graphile-worker";
+import { loadSchedule } from "../src/loadSchedule.ts";
 import { createLogger } from "../src/logger.ts";
 import { startAlertMonitor } from "../src/maintenance/alertMonitor.ts";
 import { missedTicks, recentTicks } from "../src/maintenance/scheduleTicks.ts";
-import { loadSchedule } from "../src/schedule.ts";
+import { sweepJob } from "../src/sql/sweepJob.ts";
+import { loadTaskDefinitions } from "../src/taskList.ts";
 import { freePort } from "./support/cli.ts";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
@@ -64,7 +66,7 @@ const runSweep = async () => {
 };
 
 describe("metrics", () => {
-  test("/metrics carries the card's four counters, equal to what happened", async () => {
+  test("/metrics carries the four lifecycle counters (expired, refunds applied, changes failed, orders completed), equal to what happened", async () => {
     const before = await scrape();
     for (const name of [
       "tickets_expired_total",
@@ -195,7 +197,7 @@ describe("a stalled schedule", () => {
     const monitor = startAlertMonitor({
       pool: db.pool,
       log,
-      schedule: loadSchedule(),
+      schedule: loadSchedule({ definitions: await loadTaskDefinitions(), sweep: await sweepJob(db.pool) }),
       watchingSince: new Date(Date.now() - 3_600_000),
       intervalMs: 50,
     });

@@ -93,9 +93,12 @@ test("a cancellation drains through the daemon: tickets refunded once, audited, 
       request_jobs: 0,
     });
     assert.deepEqual(await bookkeepingViolations(db.pool), []);
-    const finished = daemon.logs.find((l) => l.msg === "bulk refund finished" && l.bulkId === bulkId);
+    // The line follows the commit that finished the bulk (and one more read of its progress).
+    const finished = await waitFor("the bulk's last log line", async () =>
+      daemon.logs.find((l) => l.msg === "bulk refund finished" && l.bulkId === bulkId),
+    );
     assert.deepEqual(
-      finished && [finished.eventId, finished.requested, finished.done, finished.failed, finished.remaining],
+      [finished.eventId, finished.requested, finished.done, finished.failed, finished.remaining],
       [eventId, 199, 199, 0, 0],
     );
     const metrics = await daemon.metrics.registry.metrics();

@@ -1,12 +1,18 @@
-// The card's §2 YAML: valid files override the crontab; invalid ones are refused naming the key.
+// The `lifecycle_daemon:` YAML (expire_job: schedule, batch_size; refund_job: schedule, consumer): valid files
+// override the crontab; invalid ones are refused naming the key. The schedule: each item queued as its task's
+// definition (the sweep: its identity in the database) says.
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
+import { pathToFileURL } from "node:url";
 import { ConfigError, loadEnv } from "../src/config/env.ts";
 import { readLifecycleConfig } from "../src/config/lifecycleConfig.ts";
-import { loadSchedule } from "../src/schedule.ts";
+import { loadSchedule, type ScheduleSources } from "../src/loadSchedule.ts";
+import { sweepJob } from "../src/sql/sweepJob.ts";
+import { loadTaskDefinitions } from "../src/taskList.ts";
+import { createTestDatabase, type TestDatabase } from "./support/database.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "tld-config-"));
 const file = (name: string, text: string) => {
@@ -15,15 +21,25 @@ const file = (name: string, text: string) => {
   return p;
 };
 
+let db: TestDatabase;
+let sources: ScheduleSources;
+before(async () => {
+  db = await createTestDatabase();
+  sources = { definitions: await loadTaskDefinitions(), sweep: await sweepJob(db.pool) };
+});
+after(async () => {
+  await db.drop();
+});
+
 describe("lifecycle YAML", () => {
-  test("the card's exact file is accepted and laid over the crontab", () => {
+  test("a file of exactly that form is accepted and laid over the crontab", () => {
     const config = readLifecycleConfig(
       file(
-        "card.yaml",
+        "lifecycle.yaml",
         `lifecycle_daemon:\n  expire_job:\n    schedule: "*/2 * * * *"\n    batch_size: 500\n  refund_job:\n    schedule: "*/3 * * * *"\n    consumer: "refund_queue_b"\n`,
       ),
     );
-    const items = loadSchedule(config);
+    const items = loadSchedule({ ...sources, config });
     const expire = items.find((i) => i.identifier === "expire_job");
     const refund = items.find((i) => i.identifier === "refund_job");
     assert.equal(expire?.task, "expire_tickets");
@@ -39,8 +55,8 @@ describe("lifecycle YAML", () => {
     assert.equal(refund?.match(at(4)), false);
   });
 
-  test("without a config the shipped crontab holds the card's defaults", () => {
-    const items = loadSchedule();
+  test("without a config the shipped crontab holds the defaults (every five minutes, batches of 200; every minute)", () => {
+    const items = loadSchedule(sources);
     const expire = items.find((i) => i.identifier === "expire_job");
     assert.deepEqual(expire?.payload, { batch_size: 200 });
     const at = (minute: number) => ({ min: minute, hour: 0, date: 1, month: 1, dow: 1 });
@@ -49,6 +65,37 @@ describe("lifecycle YAML", () => {
     assert.equal(items.find((i) => i.identifier === "refund_job")?.match(at(4)), true);
     assert.equal(items.find((i) => i.identifier === "refund_job")?.options.queueName, "refund_queue");
   });
+
+  test("each item is queued as its task's definition says; the sweep as ticketing.sweep_job() says", () => {
+    const items = loadSchedule(sources);
+    const expire = items.find((i) => i.identifier === "expire_job");
+    const { queueName, jobKey, jobKeyMode, maxAttempts } = expire?.options ?? {};
+    assert.deepEqual({ queueName, jobKey, jobKeyMode, maxAttempts }, sources.sweep.spec);
+    const refund = items.find((i) => i.identifier === "refund_job");
+    assert.equal(refund?.task, "redrive_requests");
+    assert.equal(refund?.options.jobKey, "redrive_requests");
+    assert.equal(refund?.options.jobKeyMode, "preserve_run_at");
+    assert.equal(refund?.options.maxAttempts, 1);
+  });
+
+  const badCrontabs: Array<[string, string, RegExp]> = [
+    [
+      "a line that says how its task is queued",
+      "*/5 * * * * expire_tickets ?id=expire_job&queue=elsewhere&max=3\n",
+      /crontab: expire_job sets queueName, maxAttempts/,
+    ],
+    [
+      "a line for a task no file defines",
+      "* * * * * no_such_task ?id=x\n",
+      /no_such_task, which no file in tasks\/ defines/,
+    ],
+  ];
+  for (const [name, text, message] of badCrontabs) {
+    test(`${name} is refused`, () => {
+      const crontab = pathToFileURL(file(`crontab-${name.replaceAll(" ", "-")}`, text));
+      assert.throws(() => loadSchedule(sources, crontab), message);
+    });
+  }
 
   const invalid: Array<[string, string, RegExp]> = [
     [

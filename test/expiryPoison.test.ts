@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type pg from "pg";
-import { readStatus } from "../src/commands/status.ts";
 import { createMetrics } from "../src/observability/metrics.ts";
 import { expireBatch } from "../src/sql/expireBatch.ts";
+import { readStatus } from "../src/sql/readStatus.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
 import { asEngine } from "./support/engine.ts";
 import { createOrder, freshId } from "./support/fixtures.ts";

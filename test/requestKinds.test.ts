@@ -10,7 +10,8 @@ import { createLogger } from "../src/logger.ts";
 import { createMetrics } from "../src/observability/metrics.ts";
 import { checkRequestKinds } from "../src/requests/checkRequestKinds.ts";
 import { requestTask } from "../src/requests/requestTask.ts";
-import { taskFor } from "../src/taskDefinition.ts";
+import { sweepJob } from "../src/sql/sweepJob.ts";
+import { buildTaskList } from "../src/taskList.ts";
 import { waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
 import { asEngine } from "./support/engine.ts";
@@ -64,11 +65,19 @@ describe("a new request kind is one row and one task file", () => {
     await addVoidKind();
     const env = loadEnv({ DATABASE_URL: db.urlAs("daemon") });
     pool = new pg.Pool({ connectionString: db.urlAs("daemon"), max: 4 });
-    const deps = { pool, log: createLogger("silent"), env, metrics: createMetrics(), decide: {} };
+    const deps = {
+      pool,
+      log: createLogger("silent"),
+      env,
+      metrics: createMetrics(),
+      decide: {},
+      sweep: await sweepJob(pool),
+    };
     await checkRequestKinds(pool, ["ticket_refund_requested", "ticket_change_requested", voidTask.identifier]);
     runner = await run({
       pgPool: pool,
-      taskList: { [voidTask.identifier]: taskFor(voidTask, deps) },
+      // The daemon's own path from definitions to graphile-worker's task list.
+      taskList: buildTaskList([voidTask], deps),
       concurrency: 1,
       noHandleSignals: true,
       pollInterval: 100,

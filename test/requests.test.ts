@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
+import { bigintId } from "../src/bigintId.ts";
 import { parseExactJson, rawInteger } from "../src/db/exactJson.ts";
-import { bigintId } from "../src/jobPayload.ts";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
 import { createOrder, JOBS_SQL, sqlState } from "./support/fixtures.ts";

@@ -8,8 +8,8 @@ import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
-import { startEmbeddedPostgres } from "../src/db/embeddedPostgres.ts";
 import { migrate } from "../src/db/migrate.ts";
+import { startEmbeddedPostgres } from "../src/db/startEmbeddedPostgres.ts";
 import { createLogger } from "../src/logger.ts";
 import { LOGINS, loginUrl, TEMPLATE_DB } from "./support/database.ts";
 

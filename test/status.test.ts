@@ -219,4 +219,23 @@ describe("demo", () => {
       await db.drop();
     }
   });
+
+  test("refuses a login that could not write its data by hand: the daemon's executes every function, yet seeds nothing", async () => {
+    const db = await createTestDatabase();
+    try {
+      const env = { ...process.env, DATABASE_URL: db.urlAs("daemon"), LOG_LEVEL: "warn", HTTP_PORT: "0" };
+      const run = promisify(execFile)(process.execPath, [BIN, "demo"], { env });
+      await assert.rejects(run, (error: { code: number; stderr: string }) => {
+        assert.equal(error.code, 1);
+        assert.match(error.stderr, /ticketing_test_daemon may not seed the demo: run it as the database owner/);
+        return true;
+      });
+      const { rows } = await db.pool.query(
+        "select (select count(*)::int from ticketing.orders) as orders, (select count(*)::int from ticketing.tickets) as tickets",
+      );
+      assert.deepEqual(rows[0], { orders: 0, tickets: 0 });
+    } finally {
+      await db.drop();
+    }
+  });
 });

@@ -1,5 +1,7 @@
-// The lifecycle jobs end to end (card §8, §9): the real runner and tasks on this file's database,
-// real HTTP stand-ins for refund-processing and the change service.
+// The lifecycle jobs end to end: a ticket past valid_end expires, an order whose tickets are all redeemed
+// completes, an approved refund is applied and audited, a change goes through, the same event twice writes
+// nothing twice, failures are retried. The real runner and tasks on this file's database, real HTTP stand-ins
+// for refund-processing and the change service.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
@@ -421,6 +423,35 @@ describe("bad payloads never cost a retry storm", () => {
           "error log with the job id, the reason and the alerting field",
         );
       }
+    });
+  }
+});
+
+describe("every task drops an invalid payload with the one log line", () => {
+  const cases: Array<[string, unknown]> = [
+    ["expire_tickets", { batch_size: 0 }],
+    ["check_order", { order_id: "twelve" }],
+    ["redrive_requests", { limit: 0 }],
+    ["bulk_refund", { bulk_id: -1 }],
+  ];
+  for (const [task, payload] of cases) {
+    test(`${task}: the job completes, one error line says why`, async () => {
+      const { rows } = await db.pool.query("select id from graphile_worker.add_job($1, $2::json)", [
+        task,
+        JSON.stringify(payload),
+      ]);
+      const jobId = String(rows[0].id);
+      await waitFor(
+        "bad job gone",
+        async () =>
+          (await db.pool.query("select 1 from graphile_worker._private_jobs where id = $1", [jobId])).rowCount === 0,
+      );
+      const lines = daemon.logs.filter((l) => l.jobId === jobId && l.dropped === "invalid_payload");
+      assert.equal(lines.length, 1);
+      assert.equal(lines[0]?.level, 50);
+      assert.equal(lines[0]?.msg, "invalid payload; job dropped");
+      assert.equal(lines[0]?.task, task);
+      assert.match(String(lines[0]?.reason), /^invalid payload: /);
     });
   }
 });

@@ -3,8 +3,8 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import pg from "pg";
-import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/embeddedPostgres.ts";
 import { migrate } from "../../src/db/migrate.ts";
+import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/startEmbeddedPostgres.ts";
 import { createLogger } from "../../src/logger.ts";
 import { localPostmaster } from "./cpu.ts";
 

@@ -1,4 +1,6 @@
 // Runs expiry sweeps through real daemon processes and checks that every write was made.
+
+import { queueSweep } from "../../src/sql/queueSweep.ts";
 import type { Child, LogLine } from "./childProcess.ts";
 import { startDaemonProcess } from "./childProcess.ts";
 import { startCpuMeter } from "./cpu.ts";
@@ -55,17 +57,17 @@ export async function runSweeps(
       children.map((c) => c.pid),
     );
     const started = performance.now();
-    const { rows } = options.shared
-      ? await db.pool.query<{ id: string }>(
-          `select id from graphile_worker.add_job('expire_tickets', $1::json, queue_name => 'expire_tickets',
-                  job_key => 'expire_tickets', job_key_mode => 'preserve_run_at', max_attempts => 1)`,
-          [payload],
-        )
-      : await db.pool.query<{ id: string }>(
-          "select (graphile_worker.add_job('expire_tickets', $1::json, max_attempts => 1)).id from generate_series(1, $2)",
-          [payload, options.processes],
-        );
-    const finished = await Promise.all(rows.map((r) => sweepFinished(children, String(r.id))));
+    // Shared: the sweep as every daemon queues it; otherwise the same task, outside its queue and key.
+    const jobIds = options.shared
+      ? [await queueSweep(db.pool, options.batchSize)]
+      : (
+          await db.pool.query<{ id: string }>(
+            `select (graphile_worker.add_job(s.task_identifier, $1::json, max_attempts => s.max_attempts)).id
+               from ticketing.sweep_job() s, generate_series(1, $2)`,
+            [payload, options.processes],
+          )
+        ).rows.map((r) => String(r.id));
+    const finished = await Promise.all(jobIds.map((id) => sweepFinished(children, id)));
     const seconds = (performance.now() - started) / 1000;
     const cpuSeconds = cpu.read();
     const perProcess = children.map(() => 0);

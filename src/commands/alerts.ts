@@ -1,25 +1,9 @@
 // `alerts` and `alerts clear KEY`.
-import type { Queryable } from "../sql/queryable.ts";
+import { activeAlerts } from "../sql/activeAlerts.ts";
 import { resolveAlert } from "../sql/resolveAlert.ts";
-import { iso, oneLine, printAction, printList } from "./format.ts";
-import type { CommandContext } from "./index.ts";
+import type { CommandContext } from "./commandContext.ts";
+import { iso, oneLine, printAction, printList } from "./output.ts";
 import { withDatabase } from "./withDatabase.ts";
-
-interface ActiveAlert {
-  id: string;
-  key: string;
-  kind: string;
-  message: string;
-  details: unknown;
-  raised_at: Date;
-}
-
-async function activeAlerts(db: Queryable): Promise<ActiveAlert[]> {
-  const { rows } = await db.query<ActiveAlert>(
-    "select id, key, kind, message, details, raised_at from ticketing.active_alerts order by raised_at, id",
-  );
-  return rows;
-}
 
 export async function alertsCommand(ctx: CommandContext): Promise<number> {
   const rows = await withDatabase(ctx, activeAlerts);

@@ -3,9 +3,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { replayEvents } from "../sql/replayEvents.ts";
 import { undeliveredCount } from "../sql/undeliveredCount.ts";
-import { iso, printAction } from "./format.ts";
-import type { CommandContext } from "./index.ts";
-import { decimalId, parseOptions, withDatabase } from "./withDatabase.ts";
+import type { CommandContext } from "./commandContext.ts";
+import { decimalId } from "./decimalId.ts";
+import { iso, printAction } from "./output.ts";
+import { parseOptions } from "./parseOptions.ts";
+import { withDatabase } from "./withDatabase.ts";
 
 const filterSchema = z.object({
   ticket: decimalId.optional(),

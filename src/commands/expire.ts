@@ -1,8 +1,9 @@
-import { openDatabase } from "../db/database.ts";
-import { checkSchema, migrateIfOwner } from "../db/schemaState.ts";
+import { checkSchema } from "../db/checkSchema.ts";
+import { migrateIfOwner } from "../db/migrateIfOwner.ts";
+import { openDatabase } from "../db/openDatabase.ts";
 import { expiryBacklog } from "../sql/expiryBacklog.ts";
 import { queueSweep } from "../sql/queueSweep.ts";
-import type { CommandContext } from "./index.ts";
+import type { CommandContext } from "./commandContext.ts";
 
 /**
  * --dry-run: how many tickets a sweep would expire now, writing nothing (never migrates: a login in

@@ -2,9 +2,11 @@
 import { z } from "zod";
 import { failedJobs } from "../sql/failedJobs.ts";
 import { type SettledJob, settleFailedJobs } from "../sql/settleFailedJobs.ts";
-import { type Column, iso, oneLine, printAction, printList } from "./format.ts";
-import type { CommandContext } from "./index.ts";
-import { decimalId, parseOptions, withDatabase } from "./withDatabase.ts";
+import type { CommandContext } from "./commandContext.ts";
+import { decimalId } from "./decimalId.ts";
+import { type Column, iso, oneLine, printAction, printList } from "./output.ts";
+import { parseOptions } from "./parseOptions.ts";
+import { withDatabase } from "./withDatabase.ts";
 
 export async function jobsFailedCommand(ctx: CommandContext): Promise<number> {
   const rows = await withDatabase(ctx, (pool) => failedJobs(pool));

@@ -1,6 +1,6 @@
-import { openDatabase } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
-import type { CommandContext } from "./index.ts";
+import { openDatabase } from "../db/openDatabase.ts";
+import type { CommandContext } from "./commandContext.ts";
 
 export async function migrateCommand({ env, log }: CommandContext): Promise<number> {
   const db = await openDatabase(env, log, 2);

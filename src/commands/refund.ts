@@ -4,18 +4,21 @@
 // progress on stderr until every request is finished (Ctrl-C stops watching, not the bulk).
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { type Database, openDatabase } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
+import { type Database, openDatabase } from "../db/openDatabase.ts";
 import type { Logger } from "../logger.ts";
+import { bulkOfRequest } from "../sql/bulkOfRequest.ts";
 import { bulkRefundProgress } from "../sql/bulkRefundProgress.ts";
-import { bulkOfRequest, type RefundOutcome, type RefundTarget, requestRefunds } from "../sql/requestRefunds.ts";
-import type { CommandContext } from "./index.ts";
+import { type RefundOutcome, type RefundTarget, requestRefunds } from "../sql/requestRefunds.ts";
+import type { CommandContext } from "./commandContext.ts";
 
 const MAX_BIGINT = 9223372036854775807n;
+const POSITIVE_INTEGER = /^[1-9][0-9]{0,18}$/;
+// zod runs the refinement even when the pattern failed: BigInt must see digits only.
 const idSchema = z
   .string()
-  .regex(/^[1-9][0-9]{0,18}$/, "is not a positive integer id")
-  .refine((id) => BigInt(id) <= MAX_BIGINT, "is larger than a 64-bit id");
+  .regex(POSITIVE_INTEGER, "is not a positive integer id")
+  .refine((id) => !POSITIVE_INTEGER.test(id) || BigInt(id) <= MAX_BIGINT, "is larger than a 64-bit id");
 
 class UsageError extends Error {}
 

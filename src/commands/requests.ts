@@ -1,9 +1,11 @@
 // `requests retry`: failed refund/change requests back to pending, their jobs queued again.
 import { z } from "zod";
 import { retryFailedRequests } from "../sql/retryFailedRequests.ts";
-import { iso, oneLine, printAction } from "./format.ts";
-import type { CommandContext } from "./index.ts";
-import { decimalId, parseOptions, withDatabase } from "./withDatabase.ts";
+import type { CommandContext } from "./commandContext.ts";
+import { decimalId } from "./decimalId.ts";
+import { iso, oneLine, printAction } from "./output.ts";
+import { parseOptions } from "./parseOptions.ts";
+import { withDatabase } from "./withDatabase.ts";
 
 const filterSchema = z.object({
   "event-id": z.string().min(1).optional(),

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon } from "../daemon.ts";
 import { isConnectionError } from "../db/waitingPool.ts";
-import type { CommandContext } from "./index.ts";
+import type { CommandContext } from "./commandContext.ts";
 
 /** A graceful shutdown longer than this is forced: running batches commit or roll back well within it. */
 const SHUTDOWN_TIMEOUT_MS = 30_000;

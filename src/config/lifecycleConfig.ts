@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { parseCronItems } from "graphile-worker";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import expireTickets from "../../tasks/expire_tickets.ts";
 import { ConfigError } from "./env.ts";
 import { formatZodError } from "./formatZodError.ts";
 
@@ -16,11 +17,14 @@ function isCronPattern(pattern: string): boolean {
 
 const schedule = z.string().refine(isCronPattern, "not a valid 5-field cron pattern");
 
-/** The card's §2 YAML, exactly; unknown keys are refused so a typo cannot be silently ignored. */
+/**
+ * The daemon's YAML file, in the format the design fixes: the sweep's (expire_job) schedule and batch size, the
+ * refund job's schedule and consumer. Unknown keys are refused so a typo cannot be silently ignored.
+ */
 export const lifecycleConfigSchema = z.strictObject({
   lifecycle_daemon: z.strictObject({
     expire_job: z
-      .strictObject({ schedule: schedule.optional(), batch_size: z.number().int().min(1).max(100_000).optional() })
+      .strictObject({ schedule: schedule.optional(), batch_size: expireTickets.payload.shape.batch_size })
       .optional(),
     refund_job: z
       .strictObject({

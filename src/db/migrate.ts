@@ -4,6 +4,8 @@ import { runMigrations as runWorkerMigrations } from "graphile-worker";
 import type pg from "pg";
 import { graphileLogger } from "../graphileLogger.ts";
 import type { Logger } from "../logger.ts";
+import { appliedStateMachineScript } from "../sql/appliedStateMachineScript.ts";
+import { harden } from "../sql/harden.ts";
 
 export const migrationsDirectory = fileURLToPath(new URL("../../sql", import.meta.url));
 
@@ -18,16 +20,9 @@ type Connection = ReturnType<typeof pgMigrations.connect>;
 
 /** A database that applied the released text of migration 2 is told, once and for good, that its edit is known. */
 async function acceptStateMachineEdit(connection: Connection, pool: pg.Pool): Promise<void> {
-  const { rows } = await pool.query<{ known: boolean }>(
-    `select true as known from pg_catalog.pg_tables where schemaname = current_schema() and tablename = 'atdatabases_migrations_applied'`,
-  );
-  if (!rows[0]) return;
-  const { rows: applied } = await pool.query<{ digest: string; ignored_error: string | null }>(
-    `select encode(sha256(convert_to(script, 'UTF8')), 'hex') as digest, ignored_error
-       from atdatabases_migrations_applied where index = 2 and not obsolete`,
-  );
-  const row = applied[0];
-  if (!row || row.digest !== STATE_MACHINE_AS_RELEASED || row.ignored_error === "migration_file_edited") return;
+  const applied = await appliedStateMachineScript(pool);
+  if (!applied || applied.digest !== STATE_MACHINE_AS_RELEASED || applied.ignoredError === "migration_file_edited")
+    return;
   await pgMigrations.ignoreError({
     connection,
     migrationsDirectory,
@@ -50,6 +45,6 @@ export async function migrate(pool: pg.Pool, connectionString: string, log: Logg
   } finally {
     await connection.dispose();
   }
-  await pool.query("select ticketing.harden()");
+  await harden(pool);
   log.info({ migrationsDirectory }, "migrations applied");
 }

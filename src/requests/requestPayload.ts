@@ -1,7 +1,7 @@
 // A request job's payload: {ticket_id, event_id, meta?}. Shape only: the limits on event_id and meta are judged
 // by SQL (ticketing.event_id_problem, ticketing.meta_problem), which fails the request with their words.
 import { z } from "zod";
-import { bigintId } from "../jobPayload.ts";
+import { bigintId } from "../bigintId.ts";
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

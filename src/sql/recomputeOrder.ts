@@ -10,10 +10,7 @@ export async function recomputeOrder(
     [orderId],
   );
   const { rows } = await db.query<{ status: string; open_tickets: string }>(
-    `select o.status,
-            (select count(*) from ticketing.tickets t join ticketing.ticket_statuses s on s.status = t.status
-              where t.order_id = o.id and not s.terminal) as open_tickets
-       from ticketing.orders o where o.id = $1`,
+    "select status, open_tickets from ticketing.order_progress($1)",
     [orderId],
   );
   return {

@@ -30,12 +30,3 @@ export async function requestRefunds(
   );
   return rows.map((r) => ({ ticketId: r.ticket_id, outcome: r.outcome }));
 }
-
-/** The bulk a request_refunds call recorded, found through one of the tickets it queued. */
-export async function bulkOfRequest(db: Queryable, eventId: string, ticketId: string): Promise<string | undefined> {
-  const { rows } = await db.query<{ bulk_id: string }>(
-    "select bulk_id::text from ticketing.ticket_requests where event_id = $1 || ':' || $2::bigint",
-    [eventId, ticketId],
-  );
-  return rows[0]?.bulk_id;
-}

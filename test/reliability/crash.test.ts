@@ -3,6 +3,7 @@
 // the new daemon's lifeline within a minute and the sweep finishes: every ticket expired exactly once.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { queueSweep } from "../../src/sql/queueSweep.ts";
 import { waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import {
@@ -11,7 +12,6 @@ import {
   isRunning,
   lockedJobs,
   MID_SWEEP,
-  queueSweep,
   scalar,
   seedExpiredOrders,
   startCliDaemon,

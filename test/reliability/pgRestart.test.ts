@@ -5,13 +5,13 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { queueSweep } from "../../src/sql/queueSweep.ts";
 import { waitFor } from "../support/daemon.ts";
 import {
   bookkeepingViolations,
   isRunning,
   lockedJobs,
   type OwnServer,
-  queueSweep,
   readyz,
   scalar,
   startCliDaemon,

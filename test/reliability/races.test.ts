@@ -5,11 +5,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
+import { queueSweep } from "../../src/sql/queueSweep.ts";
 import { startTestDaemon, waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { createOrder } from "../support/fixtures.ts";
 import { startHttpStub } from "../support/httpStub.ts";
-import { atOnce, bookkeepingViolations, queueSweep, type RacingCall, scalar } from "../support/reliability.ts";
+import { atOnce, bookkeepingViolations, type RacingCall, scalar } from "../support/reliability.ts";
 
 let db: TestDatabase;
 let racers: pg.Pool;
@@ -164,8 +165,7 @@ describe("through the daemon", () => {
           },
         ]);
         calls.push({
-          text: `select id from graphile_worker.add_job('expire_tickets', '{"batch_size": 200}'::json, queue_name => 'expire_tickets',
-                        job_key => 'expire_tickets', job_key_mode => 'preserve_run_at', max_attempts => 1)`,
+          text: "select ticketing.queue_sweep() as r",
           values: [],
         });
         const results = await atOnce(racers, calls, RETRYABLE);

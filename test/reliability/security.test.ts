@@ -18,7 +18,13 @@ const ROLES = ["ticketing_client", "ticketing_reader"] as const;
 /** Every group role the project creates for logins (ticketing_engine is internal: it owns the functions). */
 const GROUP_ROLES = [...ROLES, "ticketing_daemon", "ticketing_writer", "ticketing_enqueuer"] as const;
 /** Read-only reports: what a sweep would expire, a bulk refund's plan (the dry run) and progress. */
-const READER_FUNCTIONS = ["expiry_backlog", "plan_refunds", "plan_order_refunds", "bulk_refund_progress"];
+const READER_FUNCTIONS = [
+  "expiry_backlog",
+  "plan_refunds",
+  "plan_order_refunds",
+  "bulk_refund_progress",
+  "latest_operator_actions",
+];
 const CLIENT_FUNCTIONS = [
   "redeem_ticket",
   "request_refund",

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { REPEATED_SIGNAL_MS } from "../../src/commands/run.ts";
+import { queueSweep } from "../../src/sql/queueSweep.ts";
 import { waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { startHttpStub } from "../support/httpStub.ts";
@@ -13,7 +14,6 @@ import {
   expiredTickets,
   lockedJobs,
   MID_SWEEP,
-  queueSweep,
   scalar,
   seedExpiredOrders,
   startCliDaemon,

@@ -5,11 +5,12 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { queueSweep } from "../../src/sql/queueSweep.ts";
 import { startTestDaemon, type TestDaemon, waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { createOrder } from "../support/fixtures.ts";
 import { startHttpStub } from "../support/httpStub.ts";
-import { queueSweep, scalar, seedExpiredOrders } from "../support/reliability.ts";
+import { scalar, seedExpiredOrders } from "../support/reliability.ts";
 
 const DOWN_SECONDS = Number(process.env.RELIABILITY_SINK_DOWN_SECONDS ?? 180);
 

@@ -5,8 +5,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
-import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/embeddedPostgres.ts";
 import { migrate } from "../../src/db/migrate.ts";
+import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/startEmbeddedPostgres.ts";
 import { createLogger } from "../../src/logger.ts";
 import type { Queryable } from "../../src/sql/queryable.ts";
 import { type CliRun, freePort, runCli } from "./cli.ts";
@@ -173,15 +173,6 @@ export async function seedExpiredOrders(db: Queryable, orders: number, perOrder:
        from generate_series($1::bigint, $1::bigint + $2::int * $3::int - 1) g`,
     [firstId, orders, perOrder],
   );
-}
-
-/** Queues a sweep exactly as the crontab's expire_job does. */
-export async function queueSweep(db: Queryable) {
-  const { rows } = await db.query<{ id: string }>(
-    `select id from graphile_worker.add_job('expire_tickets', '{"batch_size": 200}'::json, queue_name => 'expire_tickets',
-            job_key => 'expire_tickets', job_key_mode => 'preserve_run_at', max_attempts => 1)`,
-  );
-  return rows[0]?.id as string;
 }
 
 export async function scalar<T = number>(db: Queryable, sql: string, params: unknown[] = []): Promise<T> {

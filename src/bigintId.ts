@@ -1,8 +1,5 @@
-// What the request tasks and check_order share about their payloads: ids, and what happens to a payload
-// that cannot be used.
 import { z } from "zod";
 import { rawInteger } from "./db/exactJson.ts";
-import type { Logger } from "./logger.ts";
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -30,11 +27,3 @@ export const bigintId = z.unknown().transform((value, ctx) => {
   }
   return id.toString();
 });
-
-/**
- * The one log line of a job dropped for its payload (error level, `dropped: "invalid_payload"` to alert on):
- * retrying it would fail the same way, so the job completes.
- */
-export function logDroppedPayload(log: Logger, reason: string, fields: Record<string, unknown> = {}): void {
-  log.error({ ...fields, reason, dropped: "invalid_payload" }, "invalid payload; job dropped");
-}

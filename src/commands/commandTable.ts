@@ -1,36 +1,18 @@
 // The CLI's command table: one entry per command (a name of one or two words), its options declared beside
 // it. A new command is one more entry; cli.ts parses, prints the usage and runs whatever is here.
 import type { ParseArgsConfig } from "node:util";
-import type { Env } from "../config/env.ts";
-import type { LifecycleConfig } from "../config/lifecycleConfig.ts";
-import type { Logger } from "../logger.ts";
+import { actionsCommand } from "./actions.ts";
 import { alertsClearCommand, alertsCommand } from "./alerts.ts";
+import type { Command } from "./commandContext.ts";
 import { demoCommand } from "./demo.ts";
 import { eventsReplayCommand } from "./events.ts";
 import { expireCommand } from "./expire.ts";
 import { jobsDiscardCommand, jobsFailedCommand, jobsRetryCommand } from "./jobs.ts";
 import { migrateCommand } from "./migrate.ts";
-import { actionsCommand } from "./operatorActions.ts";
 import { refundCommand } from "./refund.ts";
 import { requestsRetryCommand } from "./requests.ts";
 import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
-
-export type OptionValues = Record<string, string | boolean | string[] | undefined>;
-
-export interface CommandContext {
-  env: Env;
-  log: Logger;
-  config: LifecycleConfig | undefined;
-  dryRun: boolean;
-  json: boolean;
-  /** This command's options, as parsed. */
-  options: OptionValues;
-  /** Positional arguments after the command's name. */
-  args: string[];
-}
-
-export type Command = (ctx: CommandContext) => Promise<number>;
 
 export interface CommandSpec {
   /** The arguments after the name, for the usage text. */
@@ -50,7 +32,7 @@ export interface CommandSpec {
 const dryRun = { "dry-run": { type: "boolean", default: false } } as const;
 const json = { json: { type: "boolean", default: false } } as const;
 
-export const commands: Record<string, CommandSpec> = {
+export const commandTable: Record<string, CommandSpec> = {
   run: {
     synopsis: "[--config FILE]",
     summary: "apply migrations, then run the daemon until SIGTERM/SIGINT",

@@ -2,9 +2,9 @@ import path from "node:path";
 import pg from "pg";
 import type { Env } from "../config/env.ts";
 import type { Logger } from "../logger.ts";
-import { startEmbeddedPostgres } from "./embeddedPostgres.ts";
 import { exactJsonTypes } from "./exactJson.ts";
 import { redactUrl } from "./redactUrl.ts";
+import { startEmbeddedPostgres } from "./startEmbeddedPostgres.ts";
 import { waitingForServer } from "./waitingPool.ts";
 
 export interface Database {

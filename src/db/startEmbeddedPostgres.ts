@@ -10,8 +10,10 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import pg from "pg";
 import { z } from "zod";
 import type { Logger } from "../logger.ts";
+import { createDatabaseIfMissing } from "../sql/createDatabaseIfMissing.ts";
 
 const run = promisify(execFile);
 
@@ -200,12 +202,10 @@ async function isRunning(pgCtl: string, dataDir: string, asUser: object): Promis
 }
 
 async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
-  const { default: pg } = await import("pg");
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    const { rowCount } = await client.query("select 1 from pg_database where datname = $1", [database]);
-    if (!rowCount) await client.query(`create database ${pg.escapeIdentifier(database)}`);
+    await createDatabaseIfMissing(client, database);
   } finally {
     await client.end();
   }

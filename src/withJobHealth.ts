@@ -4,7 +4,8 @@ import { recordJobResult } from "./sql/recordJobResult.ts";
 
 /**
  * Wraps a task so each run is timed and counted in ticketing.job_health; the third failed run in a
- * row raises one alert (card §7), a success clears it. The failure is still rethrown to graphile-worker.
+ * row raises one alert (a job that keeps failing needs someone), a success clears it. The failure is still
+ * rethrown to graphile-worker.
  */
 export function withJobHealth(
   deps: TaskDeps,
