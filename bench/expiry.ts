@@ -17,11 +17,7 @@ import { checkExpired, runSweeps } from "./support/sweep.ts";
 
 export const DAEMON_BATCH = 200;
 const VARIANT_CHUNK = 10_000;
-/**
- * The ceiling: 10,000 tickets per statement in two sessions at once (one per core here). Measured
- * against 5,000 and 25,000 per statement, three sessions, and the whole backlog in one statement (which
- * spends more on its huge intermediate results than it saves: 11k/s in one session against 19k/s).
- */
+/** The ceiling: 10,000 tickets per statement in two sessions at once (docs/performance.md says why these). */
 const CEILING = { chunk: 10_000, parts: 2 };
 
 const ceilingSql = readFileSync(new URL("./ceiling.sql", import.meta.url), "utf8");

@@ -66,8 +66,7 @@ CREATE FUNCTION ticketing.active_alert_counts() RETURNS TABLE(kind text, active 
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
   select k.kind, count(a.id)::integer
-    from (select 'job_failing' union select 'job_stalled' union select 'request_rejected'
-          union select distinct a.kind from ticketing.alerts a) k(kind)
+    from ticketing.alert_kinds k
     left join ticketing.alerts a on a.kind = k.kind and a.cleared_at is null
    group by k.kind
    order by k.kind;
@@ -81,7 +80,7 @@ CREATE FUNCTION ticketing.apply_decision(p_event_id text, p_token uuid, p_target
     AS $$
 declare
   r ticketing.ticket_requests := ticketing.lock_leased_request(p_event_id, p_token);
-  v_expected text;
+  k ticketing.request_kinds;
   v_outcome text;
   v_meta jsonb;
   v_valid_end timestamptz := p_valid_end;
@@ -92,15 +91,15 @@ begin
     return query select 'finished', 0, 0;
     return;
   end if;
+  select * into k from ticketing.request_kinds rk where rk.kind = r.kind;
   v_meta := r.meta || coalesce(p_meta, '{}');
-  v_expected := case r.kind when 'refund' then 'refunded' else 'changed' end;
-  if p_target_status is distinct from v_expected then
+  if p_target_status is distinct from k.target_status then
     perform ticketing.fail_request(p_event_id, p_token,
-      format('%s decision target_status %L is not %L', r.kind, p_target_status, v_expected), true);
+      format('%s decision target_status %L is not %L', r.kind, p_target_status, k.target_status), true);
     return query select 'rejected', 0, 0;
     return;
   end if;
-  if r.kind = 'change' and v_valid_end is null then
+  if k.reissue_status is not null and v_valid_end is null then
     if ticketing.valid_end_problem(r.meta) is not null then
       -- Only a request recorded before changes had to carry their validity gets here.
       perform ticketing.fail_request(p_event_id, p_token,
@@ -112,15 +111,15 @@ begin
   end if;
 
   select a.outcome, a.completed_orders, a.cancelled_orders into v_outcome, v_completed, v_cancelled
-    from ticketing.apply_transitions(array[r.ticket_id], v_expected, p_event_id, format('ticket.%s.decided', r.kind), v_meta) a;
+    from ticketing.apply_transitions(array[r.ticket_id], k.target_status, p_event_id, format('ticket.%s.decided', r.kind), v_meta) a;
   if v_outcome in ('illegal', 'unknown') then
-    perform ticketing.fail_request(p_event_id, p_token, ticketing.describe_refusal(r.ticket_id, v_expected), true);
+    perform ticketing.fail_request(p_event_id, p_token, ticketing.describe_refusal(r.ticket_id, k.target_status), true);
     return query select 'rejected', 0, 0;
     return;
   end if;
 
-  if r.kind = 'change' then
-    perform ticketing.apply_transitions(array[r.ticket_id], 'usable', p_event_id, 'ticket.reissued',
+  if k.reissue_status is not null then
+    perform ticketing.apply_transitions(array[r.ticket_id], k.reissue_status, p_event_id, 'ticket.reissued',
                                         v_meta || jsonb_build_object('valid_end', v_valid_end));
   end if;
 
@@ -235,72 +234,83 @@ CREATE FUNCTION ticketing.approve_request(p_kind text, p_ticket_id bigint, p_eve
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
 declare
+  k ticketing.request_kinds;
   r ticketing.ticket_requests;
-  v_target text := case p_kind when 'refund' then 'refunded' else 'changed' end;
-  v_problem text;
   v_begun text;
 begin
+  select * into k from ticketing.request_kinds rk where rk.kind = p_kind;
+  if ticketing.fail_invalid_request(p_kind, p_ticket_id, p_event_id, p_meta) is not null then
+    return query select 'invalid', k.target_status, 0, 0;
+    return;
+  end if;
   insert into ticketing.ticket_requests (event_id, kind, ticket_id, meta)
   values (p_event_id, p_kind, p_ticket_id, coalesce(p_meta, '{}'))
   on conflict (event_id) do nothing;
   select * into r from ticketing.ticket_requests q where q.event_id = p_event_id for update;
   if r.kind <> p_kind or r.ticket_id <> p_ticket_id then
-    return query select 'mismatch', v_target, 0, 0;
+    return query select 'mismatch', k.target_status, 0, 0;
     return;
   elsif r.status <> 'pending' then
-    return query select 'finished', v_target, 0, 0;
+    return query select 'finished', k.target_status, 0, 0;
     return;
   elsif r.locked_until >= clock_timestamp() then
-    return query select 'busy', v_target, 0, 0;
+    return query select 'busy', k.target_status, 0, 0;
     return;
   end if;
   if not exists (select 1 from ticketing.tickets t where t.id = p_ticket_id) then
     perform ticketing.fail_request(p_event_id, null, format('unknown ticket %s', p_ticket_id), false);
-    return query select 'unknown', v_target, 0, 0;
+    return query select 'unknown', k.target_status, 0, 0;
     return;
   end if;
 
-  if p_kind = 'change' then
-    v_begun := ticketing.begin_change(p_event_id, null);
+  if k.in_flight_status is not null then
+    v_begun := ticketing.begin_request(p_event_id, null);
     if v_begun in ('rejected', 'finished') then
-      return query select v_begun, 'changing'::text, 0, 0;
+      return query select v_begun, k.in_flight_status, 0, 0;
       return;
     end if;
   end if;
 
-  return query select d.outcome, v_target, d.completed_orders, d.cancelled_orders
-                 from ticketing.apply_decision(p_event_id, null, v_target, null, '{}') d;
+  return query select d.outcome, k.target_status, d.completed_orders, d.cancelled_orders
+                 from ticketing.apply_decision(p_event_id, null, k.target_status, null, '{}') d;
 end $$;
 
 ALTER FUNCTION ticketing.approve_request(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) OWNER TO ticketing_engine;
 
-CREATE FUNCTION ticketing.begin_change(p_event_id text, p_token uuid) RETURNS text
+CREATE FUNCTION ticketing.begin_request(p_event_id text, p_token uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
 declare
   r ticketing.ticket_requests := ticketing.lock_leased_request(p_event_id, p_token);
+  k ticketing.request_kinds;
   v_outcome text;
   v_problem text;
 begin
-  if r.event_id is null or r.kind <> 'change' then
+  if r.event_id is null then
     return 'finished';
   end if;
-  v_problem := ticketing.valid_end_problem(r.meta);
-  if v_problem is not null then
-    perform ticketing.fail_request(p_event_id, p_token, v_problem, true);
-    return 'rejected';
+  select * into k from ticketing.request_kinds rk where rk.kind = r.kind;
+  if k.in_flight_status is null then
+    return 'none';
+  end if;
+  if k.reissue_status is not null then
+    v_problem := ticketing.valid_end_problem(r.meta);
+    if v_problem is not null then
+      perform ticketing.fail_request(p_event_id, p_token, v_problem, true);
+      return 'rejected';
+    end if;
   end if;
   select a.outcome into v_outcome
-    from ticketing.apply_transitions(array[r.ticket_id], 'changing', p_event_id, 'ticket.change.requested', r.meta) a;
+    from ticketing.apply_transitions(array[r.ticket_id], k.in_flight_status, p_event_id, k.requested_event, r.meta) a;
   if v_outcome in ('illegal', 'unknown') then
-    perform ticketing.fail_request(p_event_id, p_token, ticketing.describe_refusal(r.ticket_id, 'changing'), true);
+    perform ticketing.fail_request(p_event_id, p_token, ticketing.describe_refusal(r.ticket_id, k.in_flight_status), true);
     return 'rejected';
   end if;
   return v_outcome;
 end $$;
 
-ALTER FUNCTION ticketing.begin_change(p_event_id text, p_token uuid) OWNER TO ticketing_engine;
+ALTER FUNCTION ticketing.begin_request(p_event_id text, p_token uuid) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) RETURNS bigint
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -366,10 +376,7 @@ CREATE FUNCTION ticketing.check_event_id(p_event_id text) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
-  select case
-    when p_event_id is null or length(p_event_id) = 0 then ticketing.invalid_argument('event_id is required')
-    when length(p_event_id) > 200 then ticketing.invalid_argument(format('event_id is %s characters long; the limit is 200', length(p_event_id)))
-  end;
+  select ticketing.invalid_argument(problem) from ticketing.event_id_problem(p_event_id) problem where problem is not null;
 $$;
 
 ALTER FUNCTION ticketing.check_event_id(p_event_id text) OWNER TO ticketing_engine;
@@ -378,10 +385,7 @@ CREATE FUNCTION ticketing.check_meta(p_meta jsonb) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
-  select case
-    when p_meta is null or jsonb_typeof(p_meta) <> 'object' then ticketing.invalid_argument('meta must be a JSON object')
-    when octet_length(p_meta::text) > 16384 then ticketing.invalid_argument(format('meta is %s bytes; the limit is 16384', octet_length(p_meta::text)))
-  end;
+  select ticketing.invalid_argument(problem) from ticketing.meta_problem(p_meta) problem where problem is not null;
 $$;
 
 ALTER FUNCTION ticketing.check_meta(p_meta jsonb) OWNER TO ticketing_engine;
@@ -432,6 +436,10 @@ CREATE FUNCTION ticketing.claim_request(p_kind text, p_ticket_id bigint, p_event
 declare
   r ticketing.ticket_requests;
 begin
+  if ticketing.fail_invalid_request(p_kind, p_ticket_id, p_event_id, p_meta) is not null then
+    return query select 'invalid', 'failed', 0, '{}'::jsonb, null::uuid;
+    return;
+  end if;
   insert into ticketing.ticket_requests (event_id, kind, ticket_id, meta)
   values (p_event_id, p_kind, p_ticket_id, coalesce(p_meta, '{}'))
   on conflict (event_id) do nothing;
@@ -650,6 +658,18 @@ end $$;
 
 ALTER FUNCTION ticketing.enqueue_request_job(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.event_id_problem(p_event_id text) RETURNS text
+    LANGUAGE sql IMMUTABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select case
+    when p_event_id is null or length(p_event_id) = 0 then 'event_id is required'
+    when length(p_event_id) > 200 then format('event_id is %s characters long; the limit is 200', length(p_event_id))
+  end;
+$$;
+
+ALTER FUNCTION ticketing.event_id_problem(p_event_id text) OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.expire_batch(p_batch_size integer, p_grace interval DEFAULT '00:00:00'::interval, p_after_valid_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT NULL::bigint, p_retry_after interval DEFAULT '00:01:00'::interval) RETURNS TABLE(expired integer, completed_orders integer, cancelled_orders integer, skipped integer, quarantined bigint[], last_valid_end timestamp with time zone, last_id bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
@@ -829,6 +849,26 @@ CREATE FUNCTION ticketing.expiry_lag_seconds() RETURNS double precision
 $$;
 
 ALTER FUNCTION ticketing.expiry_lag_seconds() OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.fail_invalid_request(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+declare
+  v_problem text := coalesce(ticketing.event_id_problem(p_event_id), ticketing.meta_problem(coalesce(p_meta, '{}')));
+begin
+  if v_problem is null then
+    return null;
+  end if;
+  v_problem := 'invalid payload: ' || v_problem;
+  if not ticketing.record_bad_request(p_kind, p_ticket_id, p_event_id, v_problem)
+     and exists (select 1 from ticketing.ticket_requests q where q.event_id = p_event_id) then
+    return null;
+  end if;
+  return v_problem;
+end $$;
+
+ALTER FUNCTION ticketing.fail_invalid_request(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.fail_request(p_event_id text, p_token uuid, p_reason text, p_alert boolean DEFAULT false) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1133,8 +1173,7 @@ CREATE TABLE ticketing.ticket_requests (
     finished_at timestamp with time zone,
     lease_token uuid,
     redrives integer DEFAULT 0 NOT NULL,
-    bulk_id bigint,
-    CONSTRAINT ticket_requests_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
+    bulk_id bigint
 );
 
 ALTER TABLE ticketing.ticket_requests OWNER TO ticketing_schema_owner;
@@ -1172,6 +1211,18 @@ CREATE FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) RETURNS void
 $$;
 
 ALTER FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.meta_problem(p_meta jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select case
+    when p_meta is null or jsonb_typeof(p_meta) <> 'object' then 'meta must be a JSON object'
+    when octet_length(p_meta::text) > 16384 then format('meta is %s bytes; the limit is 16384', octet_length(p_meta::text))
+  end;
+$$;
+
+ALTER FUNCTION ticketing.meta_problem(p_meta jsonb) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.ms_until_next_outbox_attempt() RETURNS double precision
     LANGUAGE sql SECURITY DEFINER
@@ -1465,14 +1516,17 @@ end $$;
 ALTER FUNCTION ticketing.recompute_orders(p_order_ids bigint[]) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.record_bad_request(p_kind text, p_ticket_id bigint, p_event_id text, p_reason text) RETURNS boolean
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
     AS $$
+begin
   insert into ticketing.ticket_requests (event_id, kind, ticket_id, status, error, finished_at)
   values (p_event_id, p_kind, p_ticket_id, 'failed', left(p_reason, 2000), clock_timestamp())
-  on conflict (event_id) do nothing
-  returning true;
-$$;
+  on conflict (event_id) do nothing;
+  return found;
+exception when program_limit_exceeded then
+  return false;
+end $$;
 
 ALTER FUNCTION ticketing.record_bad_request(p_kind text, p_ticket_id bigint, p_event_id text, p_reason text) OWNER TO ticketing_engine;
 
@@ -1729,6 +1783,25 @@ begin
 end $$;
 
 ALTER FUNCTION ticketing.refuse_foreign_triggers() OWNER TO ticketing_schema_owner;
+
+CREATE FUNCTION ticketing.refuse_request(p_event_id text, p_token uuid, p_reason text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+declare
+  v_alert boolean;
+begin
+  select k.alert_on_refusal into v_alert
+    from ticketing.ticket_requests q
+    join ticketing.request_kinds k on k.kind = q.kind
+   where q.event_id = p_event_id;
+  if not ticketing.fail_request(p_event_id, p_token, p_reason, coalesce(v_alert, false)) then
+    return 'not_held';
+  end if;
+  return case when v_alert then 'alerted' else 'failed' end;
+end $$;
+
+ALTER FUNCTION ticketing.refuse_request(p_event_id text, p_token uuid, p_reason text) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.refuse_write() RETURNS trigger
     LANGUAGE plpgsql
@@ -2324,6 +2397,13 @@ CREATE VIEW ticketing.active_alerts AS
 
 ALTER TABLE ticketing.active_alerts OWNER TO ticketing_schema_owner;
 
+CREATE TABLE ticketing.alert_kinds (
+    kind text NOT NULL,
+    description text NOT NULL
+);
+
+ALTER TABLE ticketing.alert_kinds OWNER TO ticketing_schema_owner;
+
 ALTER TABLE ticketing.alerts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME ticketing.alerts_id_seq
     START WITH 1
@@ -2469,14 +2549,21 @@ ALTER TABLE ticketing.operator_actions ALTER COLUMN id ADD GENERATED ALWAYS AS I
     CACHE 1
 );
 
+CREATE TABLE ticketing.order_statuses (
+    status text NOT NULL,
+    final boolean NOT NULL,
+    "position" smallint NOT NULL
+);
+
+ALTER TABLE ticketing.order_statuses OWNER TO ticketing_schema_owner;
+
 CREATE TABLE ticketing.orders (
     id bigint NOT NULL,
     status text DEFAULT 'open'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     completed_at timestamp with time zone,
     cancelled_at timestamp with time zone,
-    tickets_added_at timestamp with time zone,
-    CONSTRAINT orders_status_check CHECK ((status = ANY (ARRAY['open'::text, 'completed'::text, 'cancelled'::text])))
+    tickets_added_at timestamp with time zone
 );
 
 ALTER TABLE ticketing.orders OWNER TO ticketing_schema_owner;
@@ -2529,10 +2616,22 @@ CREATE TABLE ticketing.request_kinds (
     target_status text NOT NULL,
     in_flight_status text,
     requested_event text NOT NULL,
-    alert_on_refusal boolean NOT NULL
+    alert_on_refusal boolean NOT NULL,
+    reissue_status text,
+    "position" smallint
 );
 
 ALTER TABLE ticketing.request_kinds OWNER TO ticketing_schema_owner;
+
+COMMENT ON COLUMN ticketing.request_kinds.reissue_status IS 'after the target, the ticket is re-issued in this status with a new valid_end; null: not re-issued';
+
+CREATE TABLE ticketing.request_statuses (
+    status text NOT NULL,
+    final boolean NOT NULL,
+    "position" smallint NOT NULL
+);
+
+ALTER TABLE ticketing.request_statuses OWNER TO ticketing_schema_owner;
 
 CREATE VIEW ticketing.worker_tasks AS
  SELECT t.id,
@@ -2555,10 +2654,11 @@ ALTER TABLE ticketing.status_jobs OWNER TO ticketing_schema_owner;
 
 CREATE VIEW ticketing.status_orders AS
  SELECT s.status,
-    count(o.id) AS count
-   FROM (( VALUES ('open'::text), ('completed'::text), ('cancelled'::text)) s(status)
+    count(o.id) AS count,
+    s."position"
+   FROM (ticketing.order_statuses s
      LEFT JOIN ticketing.orders o ON ((o.status = s.status)))
-  GROUP BY s.status;
+  GROUP BY s.status, s."position";
 
 ALTER TABLE ticketing.status_orders OWNER TO ticketing_schema_owner;
 
@@ -2594,11 +2694,13 @@ ALTER TABLE ticketing.status_quarantine OWNER TO ticketing_schema_owner;
 CREATE VIEW ticketing.status_requests AS
  SELECT k.kind,
     s.status,
-    count(r.id) AS count
-   FROM ((( VALUES ('refund'::text), ('change'::text)) k(kind)
-     CROSS JOIN ( VALUES ('pending'::text), ('succeeded'::text), ('failed'::text)) s(status))
+    count(r.id) AS count,
+    k."position" AS kind_position,
+    s."position" AS status_position
+   FROM ((ticketing.request_kinds k
+     CROSS JOIN ticketing.request_statuses s)
      LEFT JOIN ticketing.ticket_requests r ON (((r.kind = k.kind) AND (r.status = s.status))))
-  GROUP BY k.kind, s.status;
+  GROUP BY k.kind, s.status, k."position", s."position";
 
 ALTER TABLE ticketing.status_requests OWNER TO ticketing_schema_owner;
 
@@ -2679,6 +2781,9 @@ CREATE VIEW ticketing.worker_job_queues AS
 
 ALTER TABLE ticketing.worker_job_queues OWNER TO ticketing_schema_owner;
 
+ALTER TABLE ONLY ticketing.alert_kinds
+    ADD CONSTRAINT alert_kinds_pkey PRIMARY KEY (kind);
+
 ALTER TABLE ONLY ticketing.alerts
     ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 
@@ -2700,6 +2805,12 @@ ALTER TABLE ONLY ticketing.job_rescues
 ALTER TABLE ONLY ticketing.operator_actions
     ADD CONSTRAINT operator_actions_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY ticketing.order_statuses
+    ADD CONSTRAINT order_statuses_pkey PRIMARY KEY (status);
+
+ALTER TABLE ONLY ticketing.order_statuses
+    ADD CONSTRAINT order_statuses_position_key UNIQUE ("position");
+
 ALTER TABLE ONLY ticketing.orders
     ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
 
@@ -2719,7 +2830,16 @@ ALTER TABLE ONLY ticketing.request_kinds
     ADD CONSTRAINT request_kinds_pkey PRIMARY KEY (kind);
 
 ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_position_key UNIQUE ("position");
+
+ALTER TABLE ONLY ticketing.request_kinds
     ADD CONSTRAINT request_kinds_task_identifier_key UNIQUE (task_identifier);
+
+ALTER TABLE ONLY ticketing.request_statuses
+    ADD CONSTRAINT request_statuses_pkey PRIMARY KEY (status);
+
+ALTER TABLE ONLY ticketing.request_statuses
+    ADD CONSTRAINT request_statuses_position_key UNIQUE ("position");
 
 ALTER TABLE ONLY ticketing.ticket_requests
     ADD CONSTRAINT ticket_requests_event_id_key UNIQUE (event_id);
@@ -2774,6 +2894,8 @@ CREATE INDEX tickets_order_status_idx ON ticketing.tickets USING btree (order_id
 
 CREATE TRIGGER audit_append_only BEFORE DELETE OR UPDATE ON ticketing.ticket_status_audit FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('the audit trail is append-only');
 
+CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.alert_kinds FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
+
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.alerts FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.bulk_refunds FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
@@ -2788,6 +2910,8 @@ CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticke
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.operator_actions FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
+CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.order_statuses FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
+
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.orders FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.outbox FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
@@ -2798,6 +2922,8 @@ CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticke
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.request_kinds FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
+CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.request_statuses FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
+
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_requests FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_status_audit FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
@@ -2807,6 +2933,8 @@ CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticke
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.tickets FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
 
 CREATE TRIGGER guard_foreign_triggers BEFORE INSERT OR DELETE OR UPDATE ON ticketing.transitions FOR EACH STATEMENT WHEN ((CURRENT_USER = 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_foreign_triggers();
+
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.alert_kinds FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.alerts FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
@@ -2822,6 +2950,8 @@ CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.job_rescues FOR EACH 
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.operator_actions FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.order_statuses FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
+
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.orders FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.outbox FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
@@ -2832,6 +2962,8 @@ CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.rate_limits FOR EACH 
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.request_kinds FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.request_statuses FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
+
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.ticket_requests FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.ticket_status_audit FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
@@ -2841,6 +2973,8 @@ CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.ticket_statuses FOR E
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.tickets FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
 
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON ticketing.transitions FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_write('TRUNCATE is refused on every ticketing table');
+
+CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.alert_kinds FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.alerts FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
@@ -2856,6 +2990,8 @@ CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.job_r
 
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.operator_actions FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
+CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.order_statuses FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
+
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.outbox FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.rate_limit_slots FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
@@ -2863,6 +2999,8 @@ CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.rate_
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.rate_limits FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.request_kinds FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
+
+CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.request_statuses FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
 CREATE TRIGGER guard_writes BEFORE INSERT OR DELETE OR UPDATE ON ticketing.ticket_requests FOR EACH STATEMENT WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.refuse_write('only ticketing functions write this table');
 
@@ -2890,11 +3028,20 @@ CREATE TRIGGER tickets_touch_orders AFTER INSERT ON ticketing.tickets REFERENCIN
 
 CREATE TRIGGER tickets_update_guard BEFORE UPDATE ON ticketing.tickets FOR EACH ROW WHEN ((CURRENT_USER <> 'ticketing_engine'::name)) EXECUTE FUNCTION ticketing.guard_ticket_status();
 
+ALTER TABLE ONLY ticketing.alerts
+    ADD CONSTRAINT alerts_kind_fkey FOREIGN KEY (kind) REFERENCES ticketing.alert_kinds(kind);
+
+ALTER TABLE ONLY ticketing.orders
+    ADD CONSTRAINT orders_status_fkey FOREIGN KEY (status) REFERENCES ticketing.order_statuses(status);
+
 ALTER TABLE ONLY ticketing.rate_limit_slots
     ADD CONSTRAINT rate_limit_slots_name_fkey FOREIGN KEY (name) REFERENCES ticketing.rate_limits(name);
 
 ALTER TABLE ONLY ticketing.request_kinds
     ADD CONSTRAINT request_kinds_in_flight_status_fkey FOREIGN KEY (in_flight_status) REFERENCES ticketing.ticket_statuses(status);
+
+ALTER TABLE ONLY ticketing.request_kinds
+    ADD CONSTRAINT request_kinds_reissue_status_fkey FOREIGN KEY (reissue_status) REFERENCES ticketing.ticket_statuses(status);
 
 ALTER TABLE ONLY ticketing.request_kinds
     ADD CONSTRAINT request_kinds_target_status_fkey FOREIGN KEY (target_status) REFERENCES ticketing.ticket_statuses(status);
@@ -2904,6 +3051,9 @@ ALTER TABLE ONLY ticketing.ticket_requests
 
 ALTER TABLE ONLY ticketing.ticket_requests
     ADD CONSTRAINT ticket_requests_kind_fkey FOREIGN KEY (kind) REFERENCES ticketing.request_kinds(kind);
+
+ALTER TABLE ONLY ticketing.ticket_requests
+    ADD CONSTRAINT ticket_requests_status_fkey FOREIGN KEY (status) REFERENCES ticketing.request_statuses(status);
 
 ALTER TABLE ONLY ticketing.tickets
     ADD CONSTRAINT tickets_order_id_fkey FOREIGN KEY (order_id) REFERENCES ticketing.orders(id);
@@ -2938,8 +3088,8 @@ GRANT ALL ON FUNCTION ticketing.apply_transitions(p_ticket_ids bigint[], p_new_s
 REVOKE ALL ON FUNCTION ticketing.approve_request(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.approve_request(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) TO ticketing_daemon;
 
-REVOKE ALL ON FUNCTION ticketing.begin_change(p_event_id text, p_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION ticketing.begin_change(p_event_id text, p_token uuid) TO ticketing_daemon;
+REVOKE ALL ON FUNCTION ticketing.begin_request(p_event_id text, p_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.begin_request(p_event_id text, p_token uuid) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.bulk_of_request(p_event_id text, p_ticket_id bigint) TO ticketing_daemon;
@@ -2991,6 +3141,9 @@ GRANT ALL ON FUNCTION ticketing.enqueue_request(p_kind text, p_ticket_id bigint,
 REVOKE ALL ON FUNCTION ticketing.enqueue_request_job(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.enqueue_request_job(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.event_id_problem(p_event_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.event_id_problem(p_event_id text) TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.expire_batch(p_batch_size integer, p_grace interval, p_after_valid_end timestamp with time zone, p_after_id bigint, p_retry_after interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.expire_batch(p_batch_size integer, p_grace interval, p_after_valid_end timestamp with time zone, p_after_id bigint, p_retry_after interval) TO ticketing_daemon;
 
@@ -3000,6 +3153,9 @@ GRANT ALL ON FUNCTION ticketing.expiry_backlog(p_grace interval) TO ticketing_da
 
 REVOKE ALL ON FUNCTION ticketing.expiry_lag_seconds() FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.expiry_lag_seconds() TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.fail_invalid_request(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.fail_invalid_request(p_kind text, p_ticket_id bigint, p_event_id text, p_meta jsonb) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.fail_request(p_event_id text, p_token uuid, p_reason text, p_alert boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.fail_request(p_event_id text, p_token uuid, p_reason text, p_alert boolean) TO ticketing_daemon;
@@ -3042,6 +3198,9 @@ GRANT ALL ON FUNCTION ticketing.lock_leased_request(p_event_id text, p_token uui
 
 REVOKE ALL ON FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.meta_problem(p_meta jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.meta_problem(p_meta jsonb) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.ms_until_next_outbox_attempt() FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.ms_until_next_outbox_attempt() TO ticketing_daemon;
@@ -3117,6 +3276,9 @@ REVOKE ALL ON FUNCTION ticketing.redrive_requests(p_older_than interval, p_limit
 GRANT ALL ON FUNCTION ticketing.redrive_requests(p_older_than interval, p_limit integer, p_max_redrives integer) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.refuse_foreign_triggers() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION ticketing.refuse_request(p_event_id text, p_token uuid, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.refuse_request(p_event_id text, p_token uuid, p_reason text) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.refuse_write() FROM PUBLIC;
 
@@ -3207,6 +3369,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.active_alerts TO ticketing_
 GRANT SELECT ON TABLE ticketing.active_alerts TO ticketing_daemon;
 GRANT SELECT ON TABLE ticketing.active_alerts TO ticketing_writer;
 
+GRANT SELECT ON TABLE ticketing.alert_kinds TO ticketing_client;
+GRANT SELECT ON TABLE ticketing.alert_kinds TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.alert_kinds TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.alert_kinds TO ticketing_daemon;
+GRANT SELECT ON TABLE ticketing.alert_kinds TO ticketing_writer;
+
 GRANT SELECT,USAGE ON SEQUENCE ticketing.alerts_id_seq TO ticketing_engine;
 
 GRANT SELECT ON TABLE ticketing.applied_migrations TO ticketing_client;
@@ -3265,6 +3433,12 @@ GRANT SELECT ON TABLE ticketing.operator_actions TO ticketing_writer;
 
 GRANT SELECT,USAGE ON SEQUENCE ticketing.operator_actions_id_seq TO ticketing_engine;
 
+GRANT SELECT ON TABLE ticketing.order_statuses TO ticketing_client;
+GRANT SELECT ON TABLE ticketing.order_statuses TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.order_statuses TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.order_statuses TO ticketing_daemon;
+GRANT SELECT ON TABLE ticketing.order_statuses TO ticketing_writer;
+
 GRANT SELECT ON TABLE ticketing.orders TO ticketing_client;
 GRANT SELECT ON TABLE ticketing.orders TO ticketing_reader;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.orders TO ticketing_engine;
@@ -3296,6 +3470,12 @@ GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_reader;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.request_kinds TO ticketing_engine;
 GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_daemon;
 GRANT SELECT ON TABLE ticketing.request_kinds TO ticketing_writer;
+
+GRANT SELECT ON TABLE ticketing.request_statuses TO ticketing_client;
+GRANT SELECT ON TABLE ticketing.request_statuses TO ticketing_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.request_statuses TO ticketing_engine;
+GRANT SELECT ON TABLE ticketing.request_statuses TO ticketing_daemon;
+GRANT SELECT ON TABLE ticketing.request_statuses TO ticketing_writer;
 
 GRANT SELECT ON TABLE ticketing.worker_tasks TO ticketing_reader;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ticketing.worker_tasks TO ticketing_engine;

@@ -38,10 +38,9 @@ export const defineTask = <Schema extends z.ZodType>(definition: TaskDefinition<
 
 /**
  * The one log line of a job dropped for its payload (error level, `dropped: "invalid_payload"` to alert on):
- * retrying it would fail the same way, so the job completes. Exported for the request tasks, which still
- * parse their own payloads (src/handleRequest.ts); every other task reaches it through taskFor.
+ * retrying it would fail the same way, so the job completes.
  */
-export function logDroppedPayload(log: Logger, reason: string, fields: Record<string, unknown> = {}): void {
+function logDroppedPayload(log: Logger, reason: string, fields: Record<string, unknown> = {}): void {
   log.error({ ...fields, reason, dropped: "invalid_payload" }, "invalid payload; job dropped");
 }
 

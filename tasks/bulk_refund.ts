@@ -7,6 +7,7 @@ import type { JobHelpers } from "graphile-worker";
 import { z } from "zod";
 import type { TaskDeps } from "../src/deps.ts";
 import type { Logger } from "../src/logger.ts";
+import { countFinishedRequests, countSettledOrders } from "../src/requests/requestMetrics.ts";
 import { retryOnConflict } from "../src/retryOnConflict.ts";
 import { bulkRefundProgress } from "../src/sql/bulkRefundProgress.ts";
 import { drainBulkRefund } from "../src/sql/drainBulkRefund.ts";
@@ -70,11 +71,9 @@ async function drain(
         const batch = await retryOnConflict(() => drainBulkRefund(deps.pool, bulkId, payload.batch_size, from), log);
         if (!batch.lastId) break;
         after = batch.lastId;
-        deps.metrics.refundSucceeded.inc(batch.succeeded);
-        deps.metrics.requestsFinished.inc({ kind: "refund", outcome: "succeeded" }, batch.succeeded);
-        deps.metrics.requestsFinished.inc({ kind: "refund", outcome: "failed" }, batch.failed);
-        deps.metrics.ordersCompleted.inc(batch.completedOrders);
-        deps.metrics.ordersCancelled.inc(batch.cancelledOrders);
+        countFinishedRequests(deps.metrics, "refund", "succeeded", batch.succeeded);
+        countFinishedRequests(deps.metrics, "refund", "failed", batch.failed);
+        countSettledOrders(deps.metrics, batch.completedOrders, batch.cancelledOrders);
         if (batch.failed > 0)
           log.error(
             { failed: batch.failed, alert: "request_rejected" },

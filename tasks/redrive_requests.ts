@@ -1,6 +1,7 @@
 // The refund job (scheduled as refund_job; the YAML's `consumer` names its queue): re-drives refund and change
 // requests left pending by a lost or dead job.
 import { z } from "zod";
+import { countFinishedRequests } from "../src/requests/requestMetrics.ts";
 import { redriveRequests } from "../src/sql/redriveRequests.ts";
 import { defineTask } from "../src/taskDefinition.ts";
 
@@ -26,8 +27,7 @@ export default defineTask({
     for (const { kind, redriven, failed } of counts) {
       if (redriven > 0) log.warn({ kind, redriven }, "re-drove pending requests whose job was lost or died");
       if (failed === 0) continue;
-      metrics.requestsFinished.inc({ kind, outcome: "failed" }, failed);
-      if (kind === "change") metrics.changeFailed.inc(failed);
+      countFinishedRequests(metrics, kind, "failed", failed);
       log.error(
         { kind, failed, maxRedrives: max_redrives, alert: "request_rejected" },
         "failed requests whose job kept dying",

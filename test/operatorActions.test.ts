@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { cliOutput } from "./support/cli.ts";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
+import { asEngine } from "./support/engine.ts";
 import { createOrder } from "./support/fixtures.ts";
 import { startHttpStub } from "./support/httpStub.ts";
 
@@ -256,6 +257,7 @@ describe("jobs failed / retry / discard", () => {
 
 describe("alerts / alerts clear", () => {
   test("lists active alerts, clears one (alert.cleared event), recorded", async () => {
+    await asEngine(db.pool, "insert into ticketing.alert_kinds (kind, description) values ('ops_test', 'a test kind')");
     await db.pool.query("select ticketing.raise_alert('ops-test:1', 'ops_test', 'raised by the test')");
     const list = await cli(["alerts"]);
     assert.match(list.stdout, /ops_test +ops-test:1 +raised by the test/);

@@ -8,7 +8,7 @@ import { bigintId } from "../src/bigintId.ts";
 import { parseExactJson, rawInteger } from "../src/db/exactJson.ts";
 import { startTestDaemon, type TestDaemon, waitFor } from "./support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "./support/database.ts";
-import { createOrder, JOBS_SQL } from "./support/fixtures.ts";
+import { createOrder, JOBS_SQL, sqlState } from "./support/fixtures.ts";
 import { type StubAnswer, type StubRequest, startHttpStub } from "./support/httpStub.ts";
 
 let served: TestDatabase;
@@ -84,11 +84,6 @@ const finishedCount = async (daemon: TestDaemon, kind: string, outcome: string) 
   (await daemon.metrics.requestsFinished.get()).values.find(
     (v) => v.labels.kind === kind && v.labels.outcome === outcome,
   )?.value ?? 0;
-const sqlState = (query: Promise<unknown>) =>
-  query.then(
-    () => "ok",
-    (error: { code?: string }) => error.code,
-  );
 
 describe("ids across the whole bigint range", () => {
   const ids = [BIG, MAX, "0", "-5"];
@@ -263,6 +258,81 @@ const deadJob = (db: TestDatabase, eventId: string) =>
     const [job] = await jobsFor(db, eventId);
     return job && job.attempts >= job.max_attempts && job.locked_by === null ? job : undefined;
   });
+
+describe("SQL alone judges the input limits", () => {
+  /**
+   * A meta whose jsonb text (what ticketing.meta_problem measures) is exactly `bytes` long. Its JSON.stringify
+   * is shorter (jsonb's text puts a space after each colon and comma): the byte count TypeScript once checked
+   * would have judged both sides of the limit alike.
+   */
+  async function metaOf(db: TestDatabase, bytes: number) {
+    const base = { a: 1, b: [1, 2], c: { d: "x" }, pad: "" };
+    const { rows } = await db.pool.query("select octet_length($1::jsonb::text) as n", [JSON.stringify(base)]);
+    const meta = { ...base, pad: "y".repeat(bytes - rows[0].n) };
+    const measured = await db.pool.query("select octet_length($1::jsonb::text) as n", [JSON.stringify(meta)]);
+    assert.equal(measured.rows[0].n, bytes);
+    assert.ok(Buffer.byteLength(JSON.stringify(meta)) < bytes - 5, "TypeScript's count differs from SQL's");
+    return meta;
+  }
+  const payload = (ticketId: number, eventId: string, meta: unknown) =>
+    JSON.stringify({ ticket_id: ticketId, event_id: eventId, meta });
+
+  for (const [policy, db] of [
+    ["built-in", () => builtIn],
+    ["service", () => served],
+  ] as const) {
+    test(`${policy} policy: a raw add_job's meta of 16384 bytes is applied, one byte more fails with SQL's words, never retried`, async () => {
+      refundAnswer = () => ({ status: 200, body: { target_status: "refunded" } });
+      const { ticketIds } = await createOrder(db().pool, 2);
+      const [atLimit, over] = ticketIds as [number, number];
+      await addRawJob(
+        db(),
+        "ticket_refund_requested",
+        payload(atLimit, `meta-limit-${policy}`, await metaOf(db(), 16384)),
+      );
+      await addRawJob(db(), "ticket_refund_requested", payload(over, `meta-over-${policy}`, await metaOf(db(), 16385)));
+
+      assert.equal((await finished(db(), `meta-limit-${policy}`)).status, "succeeded");
+      assert.equal((await ticketOf(db(), String(atLimit))).status, "refunded");
+      const failed = await finished(db(), `meta-over-${policy}`);
+      assert.deepEqual(
+        { status: failed.status, error: failed.error, attempts: failed.attempts },
+        { status: "failed", error: "invalid payload: meta is 16385 bytes; the limit is 16384", attempts: 0 },
+      );
+      assert.equal((await ticketOf(db(), String(over))).status, "usable");
+      assert.deepEqual(await alertOf(db(), `meta-over-${policy}`), []);
+      assert.equal(
+        refundStub.requests.filter((q) => (q.json as { event_id?: string }).event_id === `meta-over-${policy}`).length,
+        0,
+        "no service asked",
+      );
+    });
+  }
+
+  test("an event_id of 200 characters is applied, 201 fails with SQL's words; one too long to index is dropped", async () => {
+    const { ticketIds } = await createOrder(builtIn.pool, 3);
+    const [atLimit, over, huge] = ticketIds as [number, number, number];
+    const at = "e".repeat(200);
+    const beyond = "f".repeat(201);
+    await addRawJob(builtIn, "ticket_refund_requested", payload(atLimit, at, {}));
+    await addRawJob(builtIn, "ticket_refund_requested", payload(over, beyond, {}));
+    assert.equal((await finished(builtIn, at)).status, "succeeded");
+    const failed = await finished(builtIn, beyond);
+    assert.equal(failed.status, "failed");
+    assert.equal(failed.error, "invalid payload: event_id is 201 characters long; the limit is 200");
+    assert.equal((await ticketOf(builtIn, String(over))).status, "usable");
+
+    // No index holds an event_id this long (random, so that compression cannot shrink it): no row can record
+    // it, and the job still ends at its first attempt with the reason logged.
+    const unindexable = Array.from({ length: 6000 }, () => Math.random().toString(36).slice(2, 3)).join("");
+    await addRawJob(builtIn, "ticket_refund_requested", payload(huge, unindexable, {}));
+    await waitFor("its job to complete", async () => (await jobsFor(builtIn, unindexable)).length === 0);
+    const line = builtInDaemon.logs.find((l) => l.eventId === unindexable && l.outcome === "invalid");
+    assert.equal(line?.level, 50);
+    assert.equal((await request(builtIn, unindexable)) ?? null, null);
+    assert.equal((await ticketOf(builtIn, String(huge))).status, "usable");
+  });
+});
 
 describe("every request ends succeeded or failed", () => {
   test("built-in policy: a transient fault outlasting the attempts fails the request with an alert; the job is gone", async () => {

@@ -378,7 +378,11 @@ describe("bad payloads never cost a retry storm", () => {
     ["ticket_id a fraction", { ticket_id: 1.5, event_id: "bp-2b" }, null],
     ["ticket_id beyond bigint", { ticket_id: "9223372036854775808", event_id: "bp-2c" }, null],
     ["event_id missing", { ticket_id: 1 }, null],
-    ["event_id oversized", { ticket_id: 1, event_id: "x".repeat(300) }, null],
+    [
+      "event_id oversized",
+      { ticket_id: "T", event_id: "x".repeat(300) },
+      /event_id is 300 characters long; the limit is 200/,
+    ],
     ["meta an array", { ticket_id: "T", event_id: "bp-3", meta: [1, 2] }, /meta/],
     ["meta oversized", { ticket_id: "T", event_id: "bp-4", meta: { blob: "y".repeat(20_000) } }, /16384/],
     ["unknown ticket", { ticket_id: 987654321, event_id: "bp-5" }, /unknown ticket 987654321/],

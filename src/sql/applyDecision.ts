@@ -1,13 +1,17 @@
-import type { Decision } from "../adapters/ruleService.ts";
+import { z } from "zod";
+import type { Decision } from "../requests/ruleService.ts";
 import type { Queryable } from "./queryable.ts";
+import { APPLY_OUTCOMES, type ApplyOutcome } from "./requestOutcomes.ts";
+
+const outcome = z.enum(APPLY_OUTCOMES);
 
 export interface DecisionResult {
-  outcome: "succeeded" | "rejected" | "finished";
+  outcome: ApplyOutcome;
   completedOrders: number;
   cancelledOrders: number;
 }
 
-/** Applies a refund/change decision in one transaction, for the lease holder (ticketing.apply_decision). */
+/** Applies a rule service's decision in one transaction, for the lease holder (ticketing.apply_decision). */
 export async function applyDecision(
   db: Queryable,
   eventId: string,
@@ -15,7 +19,7 @@ export async function applyDecision(
   decision: Decision,
 ): Promise<DecisionResult> {
   const { rows } = await db.query<{
-    outcome: DecisionResult["outcome"];
+    outcome: string;
     completed_orders: number;
     cancelled_orders: number;
   }>("select * from ticketing.apply_decision($1, $2, $3, $4, $5)", [
@@ -27,7 +31,7 @@ export async function applyDecision(
   ]);
   const row = rows[0];
   return {
-    outcome: row?.outcome ?? "finished",
+    outcome: outcome.parse(row?.outcome ?? "finished"),
     completedOrders: row?.completed_orders ?? 0,
     cancelledOrders: row?.cancelled_orders ?? 0,
   };

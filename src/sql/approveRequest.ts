@@ -1,20 +1,22 @@
-import type { RequestKind } from "../adapters/ruleService.ts";
+import { z } from "zod";
+import type { TicketRequest } from "../requests/ticketRequest.ts";
 import type { Queryable } from "./queryable.ts";
+import { APPROVE_OUTCOMES, type ApproveOutcome } from "./requestOutcomes.ts";
+
+const outcome = z.enum(APPROVE_OUTCOMES);
 
 export interface ApproveResult {
-  outcome: "succeeded" | "rejected" | "unknown" | "finished" | "busy" | "mismatch";
+  outcome: ApproveOutcome;
+  /** The status the kind's decision moves the ticket to (its in-flight status when the receipt step ended it). */
   targetStatus: string;
   completedOrders: number;
   cancelledOrders: number;
 }
 
-/** The built-in approve policy: claim, decide and apply in one transaction (sql/8-approve-request.sql). */
-export async function approveRequest(
-  db: Queryable,
-  request: { kind: RequestKind; ticketId: string; eventId: string; meta: Record<string, unknown> },
-): Promise<ApproveResult> {
+/** The built-in approve policy: claim, decide and apply in one transaction (ticketing.approve_request). */
+export async function approveRequest(db: Queryable, request: TicketRequest): Promise<ApproveResult> {
   const { rows } = await db.query<{
-    outcome: ApproveResult["outcome"];
+    outcome: string;
     target_status: string;
     completed_orders: number;
     cancelled_orders: number;
@@ -27,7 +29,7 @@ export async function approveRequest(
   const row = rows[0];
   if (!row) throw new Error(`approve_request returned no row for ${request.eventId}`);
   return {
-    outcome: row.outcome,
+    outcome: outcome.parse(row.outcome),
     targetStatus: row.target_status,
     completedOrders: row.completed_orders,
     cancelledOrders: row.cancelled_orders,

@@ -1,25 +1,30 @@
-import type { RequestKind } from "../adapters/ruleService.ts";
+import { z } from "zod";
+import type { TicketRequest } from "../requests/ticketRequest.ts";
 import type { Queryable } from "./queryable.ts";
+import { CLAIM_OUTCOMES, type ClaimOutcome } from "./requestOutcomes.ts";
 
-export interface Claim {
-  outcome: "claimed" | "finished" | "busy" | "mismatch";
+const outcome = z.enum(CLAIM_OUTCOMES);
+
+interface ClaimedRow {
   status: string;
   attempts: number;
   meta: Record<string, unknown>;
   /** Decimal string; null when the ticket is unknown. */
   orderId: string | null;
-  /** The lease's proof, required to release, fail or decide the request; null unless claimed. */
-  leaseToken: string | null;
 }
 
-/** Records the request if a raw job brought it first, then leases it to this worker (sql/4-…). */
-export async function claimRequest(
-  db: Queryable,
-  request: { kind: RequestKind; ticketId: string; eventId: string; meta: Record<string, unknown> },
-  leaseSeconds: number,
-): Promise<Claim> {
+export type Claim =
+  /** `leaseToken`: the lease's proof, required to release, fail or decide the request. */
+  | (ClaimedRow & { outcome: "claimed"; leaseToken: string })
+  | (ClaimedRow & { outcome: Exclude<ClaimOutcome, "claimed">; leaseToken: null });
+
+/**
+ * Records the request if a raw job brought it first (failed at once when its input breaks a limit), then
+ * leases it to this worker (ticketing.claim_request).
+ */
+export async function claimRequest(db: Queryable, request: TicketRequest, leaseSeconds: number): Promise<Claim> {
   const { rows } = await db.query<{
-    outcome: Claim["outcome"];
+    outcome: string;
     status: string;
     attempts: number;
     meta: Record<string, unknown>;
@@ -33,12 +38,9 @@ export async function claimRequest(
   );
   const row = rows[0];
   if (!row) throw new Error(`claim_request returned no row for ${request.eventId}`);
-  return {
-    outcome: row.outcome,
-    status: row.status,
-    attempts: row.attempts,
-    meta: row.meta,
-    orderId: row.order_id,
-    leaseToken: row.lease_token,
-  };
+  const fields = { status: row.status, attempts: row.attempts, meta: row.meta, orderId: row.order_id };
+  const answer = outcome.parse(row.outcome);
+  if (answer !== "claimed") return { ...fields, outcome: answer, leaseToken: null };
+  if (row.lease_token === null) throw new Error(`claim_request claimed ${request.eventId} without a lease token`);
+  return { ...fields, outcome: answer, leaseToken: row.lease_token };
 }

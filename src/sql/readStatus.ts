@@ -4,11 +4,11 @@ import type pg from "pg";
 import { activeAlerts } from "./activeAlerts.ts";
 import { type JobCounts, jobCountsByTask } from "./jobCountsByTask.ts";
 
-/** The order statuses as a person reads them: open first, then how orders end. */
-const ORDER_STATUS_ORDER = "array_position(array['open', 'completed', 'cancelled'], status)";
-/** Request kinds, then each kind's statuses from pending to how requests end. */
-const REQUEST_ORDER =
-  "array_position(array['refund', 'change'], kind), array_position(array['pending', 'succeeded', 'failed'], status)";
+/** The order statuses in ticketing.order_statuses' order: open first, then how orders end. */
+const ORDER_STATUS_ORDER = "position";
+/** Request kinds in ticketing.request_kinds' order (one given no position after, by name), then each kind's
+ * statuses in ticketing.request_statuses' order, from pending to how requests end. */
+const REQUEST_ORDER = "kind_position nulls last, kind, status_position";
 
 export interface StatusReport {
   tickets: Record<string, number>;

@@ -1,4 +1,4 @@
-import type { RequestKind } from "../adapters/ruleService.ts";
+import type { RequestKind } from "../requests/ticketRequest.ts";
 import type { Queryable } from "./queryable.ts";
 
 /**

@@ -58,7 +58,7 @@ describe("at the SQL entry points", () => {
           text: "select outcome as r from ticketing.apply_decision($1, null, 'refunded', null, '{}')",
           values: [`race-refund-${t}`],
         },
-        { text: "select ticketing.begin_change($1, null) as r", values: [`race-change-${t}`] },
+        { text: "select ticketing.begin_request($1, null) as r", values: [`race-change-${t}`] },
       ]);
       calls.push({ text: "select * from ticketing.expire_batch(1000) as r", values: [] });
       const results = await atOnce(racers, calls, RETRYABLE);

@@ -1,10 +1,10 @@
 // A rule service's calls under a rate and concurrency limit held in the database, so that every daemon
 // of the database shares one budget (ticketing.acquire_rate_slot).
 import { randomUUID } from "node:crypto";
-import type { DecideFn } from "./adapters/ruleService.ts";
-import { acquireRateSlot, type RateLimit } from "./sql/acquireRateSlot.ts";
-import type { Queryable } from "./sql/queryable.ts";
-import { releaseRateSlot } from "./sql/releaseRateSlot.ts";
+import { acquireRateSlot, type RateLimit } from "../sql/acquireRateSlot.ts";
+import type { Queryable } from "../sql/queryable.ts";
+import { releaseRateSlot } from "../sql/releaseRateSlot.ts";
+import type { DecideFn } from "./ruleService.ts";
 
 /**
  * Waits for a start and a slot before each call and gives the slot back when the call ends. The lease

@@ -1,11 +1,11 @@
-// refund-processing and the change service: POST <url> {event_id, kind, ticket_id, order_id, meta};
-// a 2xx body {target_status, valid_end?, meta?} is the rule's decision. Without a URL the built-in
-// policy approves (the request was approved upstream, card §8): that one is decided in SQL, in the
+// A rule service (refund-processing, the change service): POST <url> {event_id, kind, ticket_id, order_id, meta};
+// a 2xx body {target_status, valid_end?, meta?} is the rule's decision. Without a URL the built-in policy
+// approves, since the request was approved upstream before it was sent here: that one is decided in SQL, in the
 // transaction that applies it (ticketing.approve_request).
 import { z } from "zod";
 import { jsonInteger } from "../db/exactJson.ts";
-
-export type RequestKind = "refund" | "change";
+import { describeNetworkError } from "../errors.ts";
+import type { RequestKind } from "./ticketRequest.ts";
 
 export const decisionSchema = z.object({
   target_status: z.string().min(1).max(50),
@@ -47,9 +47,9 @@ export function httpRuleService(service: string, url: string, timeoutMs: number)
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      throw new RuleUnavailable(
-        `${service}: ${(error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (error as Error).message}`,
-      );
+      const why =
+        (error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : describeNetworkError(error);
+      throw new RuleUnavailable(`${service}: ${why}`);
     }
     const text = await response.text().catch(() => "");
     if (response.status >= 400 && response.status < 500) {
