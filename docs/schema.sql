@@ -1224,6 +1224,17 @@ $$;
 
 ALTER FUNCTION ticketing.meta_problem(p_meta jsonb) OWNER TO ticketing_engine;
 
+CREATE FUNCTION ticketing.ms_until_next_outbox_attempt() RETURNS double precision
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select (extract(epoch from min(o.next_attempt_at) - clock_timestamp()) * 1000)::float8
+    from ticketing.outbox o
+   where o.published_at is null and o.next_attempt_at > now()
+$$;
+
+ALTER FUNCTION ticketing.ms_until_next_outbox_attempt() OWNER TO ticketing_engine;
+
 CREATE FUNCTION ticketing.notify_outbox() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -1257,6 +1268,17 @@ CREATE FUNCTION ticketing.order_progress(p_order_id bigint) RETURNS TABLE(status
 $$;
 
 ALTER FUNCTION ticketing.order_progress(p_order_id bigint) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) RETURNS record
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+  select count(*), greatest(0, extract(epoch from clock_timestamp() - min(o.created_at))::float8)
+    from ticketing.outbox o
+   where o.published_at is null
+$$;
+
+ALTER FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.outbox_cloudevent(p_event_id text, p_type text, p_ticket_id bigint, p_order_id bigint, p_seq bigint, p_payload jsonb, p_created_at timestamp with time zone, p_source text, p_with_data boolean DEFAULT true) RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -3180,6 +3202,9 @@ GRANT ALL ON FUNCTION ticketing.lock_worker_jobs(p_job_ids bigint[]) TO ticketin
 REVOKE ALL ON FUNCTION ticketing.meta_problem(p_meta jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.meta_problem(p_meta jsonb) TO ticketing_daemon;
 
+REVOKE ALL ON FUNCTION ticketing.ms_until_next_outbox_attempt() FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.ms_until_next_outbox_attempt() TO ticketing_daemon;
+
 REVOKE ALL ON FUNCTION ticketing.notify_outbox() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION ticketing.oldest_pending_request_seconds() FROM PUBLIC;
@@ -3187,6 +3212,9 @@ GRANT ALL ON FUNCTION ticketing.oldest_pending_request_seconds() TO ticketing_da
 
 REVOKE ALL ON FUNCTION ticketing.order_progress(p_order_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.order_progress(p_order_id bigint) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.outbox_backlog(OUT undelivered bigint, OUT oldest_age_seconds double precision) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.outbox_cloudevent(p_event_id text, p_type text, p_ticket_id bigint, p_order_id bigint, p_seq bigint, p_payload jsonb, p_created_at timestamp with time zone, p_source text, p_with_data boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.outbox_cloudevent(p_event_id text, p_type text, p_ticket_id bigint, p_order_id bigint, p_seq bigint, p_payload jsonb, p_created_at timestamp with time zone, p_source text, p_with_data boolean) TO ticketing_daemon;

@@ -194,13 +194,11 @@ describe("a stalled schedule", () => {
        on conflict (task) do update set last_success_at = excluded.last_success_at`,
     );
     const log = createLogger("silent");
-    const monitor = startAlertMonitor({
-      pool: db.pool,
-      log,
-      schedule: loadSchedule({ definitions: await loadTaskDefinitions(), sweep: await sweepJob(db.pool) }),
-      watchingSince: new Date(Date.now() - 3_600_000),
-      intervalMs: 50,
-    });
+    const schedule = loadSchedule({ definitions: await loadTaskDefinitions(), sweep: await sweepJob(db.pool) });
+    const monitor = startAlertMonitor(
+      { pool: db.pool, log, schedule, watchingSince: new Date(Date.now() - 3_600_000) },
+      { intervalMs: 50 },
+    );
     try {
       await waitFor(
         "job_stalled raised",

@@ -238,12 +238,41 @@ describe("delivery to NOTIFICATION_URL", () => {
         const rows = await waitFor("events delivered after the cut answers", () => allPublished(db));
         const cut = rows.filter((r) => r.attempts > 0);
         assert.ok(cut.length >= 1, "the cut attempts count as failures");
-        for (const row of cut) assert.match(row.last_error ?? "", /^UND_ERR_SOCKET: /);
+        for (const row of cut) assert.equal(row.last_error, "connection closed (UND_ERR_SOCKET)");
         assert.equal(requests, rows.length + 2, "each cut attempt was sent again");
       } finally {
         await running.stop();
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));
+      }
+    }));
+
+  test("a refused connection is recorded as what failed, never where: no host or port in last_error or the logs", () =>
+    withDatabase(async (db) => {
+      // A port nothing listens on: taken, then given back.
+      const probe = http.createServer();
+      await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+      const port = (probe.address() as AddressInfo).port;
+      await new Promise((resolve) => probe.close(resolve));
+      const { ticketIds } = await createOrder(db.pool, 1);
+      await driveTo(db.pool, ticketIds[0] as number, "used");
+      const running = dispatcher(db, { NOTIFICATION_URL: `http://127.0.0.1:${port}/hook` });
+      try {
+        const failed = await waitFor("a refused attempt recorded", async () => {
+          const rows = await outbox(db);
+          return rows.length > 0 && rows.every((r) => r.attempts > 0) ? rows : undefined;
+        });
+        for (const row of failed) {
+          assert.equal(row.published_at, null);
+          assert.equal(row.last_error, "connection refused (ECONNREFUSED)");
+        }
+        const address = new RegExp(`127\\.0\\.0\\.1|:${port}\\b`);
+        const logged = running.logs.filter((l) => l.msg === "event delivery failed; will retry");
+        assert.ok(logged.length > 0);
+        for (const line of logged) assert.doesNotMatch(String(line.error), address);
+        assert.doesNotMatch(failed.map((r) => r.last_error).join(" "), address);
+      } finally {
+        await running.stop();
       }
     }));
 

@@ -1,12 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { knobs } from "../config/knobs.ts";
 import { startDaemon } from "../daemon.ts";
 import { isConnectionError } from "../db/waitingPool.ts";
 import type { CommandContext } from "./commandContext.ts";
 
-/** A graceful shutdown longer than this is forced: running batches commit or roll back well within it. */
-const SHUTDOWN_TIMEOUT_MS = 30_000;
-/** How long a forced shutdown spends handing this process's jobs over before it exits. */
-const ABANDON_TIMEOUT_MS = 3_000;
+const { gracefulTimeoutMs: SHUTDOWN_TIMEOUT_MS, abandonTimeoutMs: ABANDON_TIMEOUT_MS } = knobs.shutdown;
 /**
  * A second signal this soon after the first is the same request delivered twice, not an impatient operator:
  * Ctrl-C signals the terminal's whole process group, so the daemon gets SIGINT from the terminal and once more

@@ -49,7 +49,7 @@ export const envSchema = z.object({
    * database restart (test/reliability/pgRestart.test.ts), where a single write-back only loses that job's lock.
    */
   WORKER_BATCH_DELAY_MS: int(-1, 1000).default(-1),
-  /** Tickets expire this many seconds after valid_end (card: none by default). */
+  /** Tickets expire this many seconds after valid_end; none by default: a ticket is void once its validity ends. */
   EXPIRE_GRACE_SECONDS: int(0, 30 * 86400).default(0),
   /** Timeout of one call to refund-processing, the change service or notification-orchestrator. */
   HTTP_TIMEOUT_MS: int(100, 120_000).default(10_000),

@@ -5,13 +5,12 @@
 // when it cannot open a connection, instead of failing: after a restart the bookkeeping simply goes on.
 import type pg from "pg";
 import { backOff } from "../backoff.ts";
+import { knobs } from "../config/knobs.ts";
 import { classifyError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 
 /** The server is not there right now (restart, failover, network), as opposed to "this query is wrong". */
 export const isConnectionError = (error: unknown): boolean => classifyError(error) === "unavailable";
-
-const CONNECT_BACKOFF = { baseMs: 200, maxMs: 5_000 };
 
 type ConnectCallback = (
   error: Error | undefined,
@@ -24,7 +23,11 @@ type ConnectCallback = (
  * `maxWaitMs` (then fails as before: a longer outage is left to the lifeline, which frees a job whose
  * bookkeeping was lost). Everything else is the pool itself.
  */
-export function waitingForServer(pool: pg.Pool, log: Logger, maxWaitMs = 60_000): pg.Pool {
+export function waitingForServer(
+  pool: pg.Pool,
+  log: Logger,
+  maxWaitMs: number = knobs.workerConnectRetry.maxWaitMs,
+): pg.Pool {
   const connect = async (): Promise<pg.PoolClient> => {
     const deadline = Date.now() + maxWaitMs;
     for (let failures = 1; ; failures++) {
@@ -33,7 +36,7 @@ export function waitingForServer(pool: pg.Pool, log: Logger, maxWaitMs = 60_000)
       } catch (error) {
         if (!isConnectionError(error) || pool.ending || Date.now() >= deadline) throw error;
         log.debug({ err: error, failures }, "database unreachable; worker connection waits for it");
-        await backOff(failures, CONNECT_BACKOFF);
+        await backOff(failures, knobs.workerConnectRetry);
       }
     }
   };

@@ -1,4 +1,4 @@
-import type { OutboxEvent } from "./claimEvents.ts";
+import type { OutboxEvent } from "../sql/claimEvents.ts";
 import type { DeliveryResult } from "./httpSink.ts";
 
 /**

@@ -4,20 +4,24 @@
 // stuck. Not a graphile-worker job per event: one claim of hundreds of events costs one transaction.
 import type pg from "pg";
 import { z } from "zod";
+import { type BackgroundService, parseServiceOptions } from "../backgroundService.ts";
 import { retryDelayMs } from "../backoff.ts";
 import type { Env } from "../config/env.ts";
-import { formatZodError } from "../config/formatZodError.ts";
+import { knobs } from "../config/knobs.ts";
 import type { Logger } from "../logger.ts";
+import { deleteInChunks } from "../maintenance/deleteInChunks.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { every } from "../periodic.ts";
-import { type ClaimSettings, claimEvents } from "./claimEvents.ts";
-import { deliverInOrder } from "./deliverInOrder.ts";
+import { type ClaimSettings, claimEvents } from "../sql/claimEvents.ts";
+import { inTransaction } from "../sql/inTransaction.ts";
+import { msUntilNextAttempt } from "../sql/msUntilNextAttempt.ts";
+import { outboxBacklog } from "../sql/outboxBacklog.ts";
+import { pruneOutbox } from "../sql/pruneOutbox.ts";
+import { publishByNotify } from "../sql/publishByNotify.ts";
+import { type FailedDelivery, recordOutcomes } from "../sql/recordOutcomes.ts";
+import { deliverInOrder, type RoundOutcome } from "./deliverInOrder.ts";
 import { createHttpSink, type HttpSink } from "./httpSink.ts";
-import { publishByNotify } from "./notifySink.ts";
 import { listenForOutbox } from "./outboxListener.ts";
-import { msUntilNextAttempt, outboxBacklog } from "./outboxStats.ts";
-import { pruneOutbox } from "./pruneOutbox.ts";
-import { type FailedDelivery, recordOutcomes } from "./recordOutcomes.ts";
 import { createWakeSignal } from "./wakeSignal.ts";
 
 export interface DispatcherDeps {
@@ -30,55 +34,38 @@ export interface DispatcherDeps {
 }
 
 const ms = (max: number) => z.number().int().min(1).max(max);
+const d = knobs.dispatcher;
 
-export const dispatcherOptionsSchema = z.object({
-  /** Events claimed per round (one transaction). */
-  batchSize: z.number().int().min(1).max(10_000).default(500),
-  /** HTTP requests in flight per lane, each on a kept-alive connection. */
-  concurrency: z.number().int().min(1).max(512).default(32),
-  /**
-   * Rounds running at once, each its own transaction (SKIP LOCKED keeps them apart, the claim keeps each
-   * ticket in order): one lane's database work overlaps another's HTTP requests.
-   */
-  lanes: z.number().int().min(1).max(8).default(2),
-  /**
-   * After a wake-up, and after a round that was not full, wait this long before the next claim: events
-   * that trickle in one by one (each job commits its own) then share a round instead of costing one each.
-   * A full round (a backlog) goes on at once. 0 claims at once. Measured on the refund benchmark (5,000
-   * refunds, pg_notify sink): 0 ms ran about 3,400 rounds, 10 ms 950-1,300, 20 ms 580-760.
-   */
-  lingerMs: z.number().int().min(0).max(1_000).default(20),
-  /** Longest sleep between rounds when no notification comes. */
-  pollIntervalMs: ms(3_600_000).default(5_000),
-  /**
-   * First retry delay of a failed event; it doubles per failure up to backoffMaxMs (jittered). A 429's or
-   * 503's Retry-After pushes the next attempt later still, up to backoffMaxMs.
-   */
-  backoffBaseMs: ms(3_600_000).default(1_000),
-  backoffMaxMs: ms(86_400_000).default(3_600_000),
-  /** How often delivered events older than OUTBOX_RETENTION_HOURS are deleted, and how many per statement. */
-  pruneIntervalMs: ms(86_400_000).default(300_000),
-  pruneChunk: z.number().int().min(1).max(100_000).default(5_000),
-  /** How often the outbox_backlog and outbox_oldest_undelivered_seconds gauges are read from the database. */
-  gaugeIntervalMs: ms(3_600_000).default(5_000),
-});
+/** The dispatcher's knobs: each one's meaning and default in src/config/knobs.ts. */
+export const dispatcherOptionsSchema = z
+  .strictObject({
+    batchSize: z.number().int().min(1).max(10_000).prefault(d.batchSize),
+    concurrency: z.number().int().min(1).max(512).prefault(d.concurrency),
+    lanes: z.number().int().min(1).max(8).prefault(d.lanes),
+    lingerMs: z.number().int().min(0).max(1_000).prefault(d.lingerMs),
+    pollIntervalMs: ms(3_600_000).prefault(d.pollIntervalMs),
+    backoffBaseMs: ms(3_600_000).prefault(d.backoffBaseMs),
+    backoffMaxMs: ms(86_400_000).prefault(d.backoffMaxMs),
+    pruneIntervalMs: ms(86_400_000).prefault(d.pruneIntervalMs),
+    pruneChunk: z.number().int().min(1).max(100_000).prefault(d.pruneChunk),
+    gaugeIntervalMs: ms(3_600_000).prefault(d.gaugeIntervalMs),
+  })
+  .refine((o) => o.backoffMaxMs >= o.backoffBaseMs, {
+    path: ["backoffMaxMs"],
+    message: "must be at least backoffBaseMs",
+  });
 export type DispatcherOptions = z.input<typeof dispatcherOptionsSchema>;
 
-/** Database errors (a restart, a failover) pause the loop this long at first, doubling up to the max. */
-const DB_RETRY = { baseMs: 200, maxMs: 30_000 };
-/** A timer set for a backed-off event fires this much after its due time, so the claim finds it due. */
-const DUE_SLACK_MS = 5;
+export interface Dispatcher extends BackgroundService {
+  /** Rounds run so far (claims, empty ones included): what lingering saves. */
+  rounds(): number;
+}
 
-export function startDispatcher(
-  deps: DispatcherDeps,
-  options: DispatcherOptions = {},
-): { rounds(): number; stop(): Promise<void> } {
-  const parsed = dispatcherOptionsSchema.safeParse(options);
-  if (!parsed.success) throw new Error(`invalid dispatcher options: ${formatZodError(parsed.error)}`);
-  const opts = parsed.data;
+export function startDispatcher(deps: DispatcherDeps, options: DispatcherOptions = {}): Dispatcher {
+  const opts = parseServiceOptions("dispatcher", dispatcherOptionsSchema, options);
   const { pool, env, metrics } = deps;
   const log = deps.log.child({ component: "outbox" });
-  const backoff = { baseMs: opts.backoffBaseMs, maxMs: Math.max(opts.backoffMaxMs, opts.backoffBaseMs) };
+  const backoff = { baseMs: opts.backoffBaseMs, maxMs: opts.backoffMaxMs };
   const settings: ClaimSettings = { source: env.CLOUDEVENTS_SOURCE, backoff };
   const sink: HttpSink | undefined = env.NOTIFICATION_URL
     ? createHttpSink({
@@ -106,27 +93,27 @@ export function startDispatcher(
         metrics.eventsDelivered.inc(published);
         return { claimed: published, tried: published };
       }
-      await client.query("begin");
-      const events = await claimEvents(client, opts.batchSize, settings);
-      if (events.length === 0) {
-        await client.query("commit");
-        return { claimed: 0, tried: 0 };
-      }
-      const outcome = await deliverInOrder(events, (event) => sink.deliver(event), opts.concurrency, isStopping);
-      const failures: FailedDelivery[] = outcome.failed.map(({ event, error, kind, retryAfterMs }) =>
-        retryAfterMs === undefined
-          ? { id: event.id, error, kind }
-          : { id: event.id, error, kind, notBeforeMs: Math.min(retryAfterMs, backoff.maxMs) },
-      );
-      await recordOutcomes(
-        client,
-        outcome.delivered.map((e) => e.id),
-        failures,
-        backoff,
-      );
-      await client.query("commit");
+      const { events, outcome } = await inTransaction(client, async () => {
+        const claimed = await claimEvents(client, opts.batchSize, settings);
+        const nothing: RoundOutcome = { delivered: [], failed: [] };
+        if (claimed.length === 0) return { events: claimed, outcome: nothing };
+        const result = await deliverInOrder(claimed, (event) => sink.deliver(event), opts.concurrency, isStopping);
+        const failures: FailedDelivery[] = result.failed.map(({ event, error, kind, retryAfterMs }) =>
+          retryAfterMs === undefined
+            ? { id: event.id, error, kind }
+            : { id: event.id, error, kind, notBeforeMs: Math.min(retryAfterMs, backoff.maxMs) },
+        );
+        await recordOutcomes(
+          client,
+          result.delivered.map((e) => e.id),
+          failures,
+          backoff,
+        );
+        return { events: claimed, outcome: result };
+      });
+      // Counted and logged once committed: a round rolled back delivered nothing as far as the outbox knows.
       metrics.eventsDelivered.inc(outcome.delivered.length);
-      metrics.deliveryFailures.inc(failures.length);
+      metrics.deliveryFailures.inc(outcome.failed.length);
       for (const { event, error, kind } of outcome.failed) {
         if (kind === "gone") metrics.deliveryGone.inc();
         const fields = {
@@ -144,7 +131,6 @@ export function startDispatcher(
       return { claimed: events.length, tried: outcome.delivered.length + outcome.failed.length };
     } catch (error) {
       failed = error;
-      await client.query("rollback").catch(() => {});
       throw error;
     } finally {
       // A client whose round failed may hold a broken connection: the pool discards it.
@@ -156,7 +142,7 @@ export function startDispatcher(
     const untilDue = await msUntilNextAttempt(pool);
     return untilDue === null
       ? opts.pollIntervalMs
-      : Math.min(opts.pollIntervalMs, Math.max(0, untilDue) + DUE_SLACK_MS);
+      : Math.min(opts.pollIntervalMs, Math.max(0, untilDue) + d.dueSlackMs);
   };
 
   const linger = () =>
@@ -181,7 +167,7 @@ export function startDispatcher(
         await linger();
       } catch (error) {
         dbFailures += 1;
-        const retryInMs = retryDelayMs(dbFailures, DB_RETRY);
+        const retryInMs = retryDelayMs(dbFailures, knobs.databaseRetry);
         log.warn({ err: error, failures: dbFailures, retryInMs }, "outbox round failed; retrying");
         await wake.sleep(retryInMs, seen);
       }
@@ -192,7 +178,7 @@ export function startDispatcher(
     connectionString: deps.connectionString,
     log,
     onWake: wake.wake,
-    reconnect: DB_RETRY,
+    reconnect: knobs.databaseRetry,
   });
   const running = Promise.all(Array.from({ length: opts.lanes }, lane));
   const gauges = every(
@@ -207,7 +193,11 @@ export function startDispatcher(
   const pruner = every(
     opts.pruneIntervalMs,
     async () => {
-      const deleted = await pruneOutbox(pool, env.OUTBOX_RETENTION_HOURS, opts.pruneChunk, isStopping);
+      const deleted = await deleteInChunks(
+        () => pruneOutbox(pool, env.OUTBOX_RETENTION_HOURS, opts.pruneChunk),
+        opts.pruneChunk,
+        isStopping,
+      );
       if (deleted > 0)
         log.info({ deleted, retentionHours: env.OUTBOX_RETENTION_HOURS }, "pruned delivered outbox events");
     },
@@ -226,7 +216,6 @@ export function startDispatcher(
   );
 
   return {
-    /** Rounds run so far (claims, empty ones included): what lingering saves. */
     rounds: () => rounds,
     /** Lets the current rounds finish (requests in flight complete, untried events stay queued), then releases everything. */
     async stop() {

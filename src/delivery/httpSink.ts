@@ -1,5 +1,6 @@
 import { type Dispatcher, Pool } from "undici";
-import type { OutboxEvent } from "./claimEvents.ts";
+import { describeNetworkError } from "../errors.ts";
+import type { OutboxEvent } from "../sql/claimEvents.ts";
 import { signatureHeaders, signingKey } from "./signature.ts";
 
 /**
@@ -43,15 +44,13 @@ export function retryAfterMs(header: string | undefined, nowMs = Date.now()): nu
 /**
  * POSTs events to notification-orchestrator as CloudEvents in structured mode, signed per Standard
  * Webhooks. Any 2xx is delivered; any other status (a redirect too), a network error or no complete
- * answer within timeoutMs is a failure. Error texts never carry the URL (it may hold a token) nor the
- * secret. A send that throws (a message no request can carry) is not caught here: the dispatcher sets
- * that event aside as poison.
+ * answer within timeoutMs is a failure. Error texts never carry the URL (it may hold a token), the
+ * receiver's address (a network error says what failed, not where: errors.ts) nor the secret. A send that
+ * throws (a message no request can carry) is not caught here: the dispatcher sets that event aside as poison.
  *
- * undici's Pool, not node:http: measured on this project's 2-core machine it spends about a third of the
- * CPU per request (about 85 against 255 µs with node:http's Agent and a per-request AbortSignal.timeout),
- * and the sink spends less too. One request per connection at a time (no pipelining: measured slower,
- * and a failure would cut every request queued behind it). Redirects are not followed (the Pool has no
- * redirect interceptor), as the contract says.
+ * undici's Pool, not node:http: it costs far less CPU per request (the delivery benchmark says how much).
+ * One request per connection at a time (no pipelining: it was slower, and a failure would cut every request
+ * queued behind it). Redirects are not followed (the Pool has no redirect interceptor), as the contract says.
  */
 export function createHttpSink(options: HttpSinkOptions): HttpSink {
   const target = new URL(options.url);
@@ -62,8 +61,8 @@ export function createHttpSink(options: HttpSinkOptions): HttpSink {
     : undefined;
   // Keep-alive: thousands of events a second cannot each pay for a new TCP (and TLS) connection.
   // undici's own headers and body timeouts are off: the deadline below covers the whole exchange, and
-  // their coarse timers keep every request's objects alive for up to a second, which made the daemon
-  // promote about twice as much garbage to the old generation (its peak RSS) per event.
+  // their coarse timers keep every request's objects alive for up to a second, so the daemon promotes far
+  // more garbage to the old generation (what sets its peak RSS) per event.
   const key = options.secret ? signingKey(options.secret) : undefined;
   const pool = new Pool(target.origin, {
     connections: options.maxSockets,
@@ -140,7 +139,8 @@ export function createHttpSink(options: HttpSinkOptions): HttpSink {
               return reject(error);
             }
             // A connection cut before the answer was complete is a failure too: the event is not delivered.
-            settle({ ok: false, error: `${code ?? error.name}: ${error.message}` });
+            // Node's and undici's messages name the receiver's host and port: only the words for what failed.
+            settle({ ok: false, error: describeNetworkError(error) });
           },
         },
       );

@@ -1,6 +1,7 @@
 import pg from "pg";
 import { type BackoffPolicy, retryDelayMs } from "../backoff.ts";
 import type { Logger } from "../logger.ts";
+import { listenToOutbox } from "../sql/listenToOutbox.ts";
 
 export const LISTENER_APPLICATION_NAME = "ticket-lifecycle-dispatcher";
 
@@ -48,7 +49,7 @@ export function listenForOutbox(options: OutboxListenerOptions): { close(): Prom
     next.on("notification", () => options.onWake());
     try {
       await next.connect();
-      await next.query("listen ticketing_outbox");
+      await listenToOutbox(next);
     } catch (error) {
       lost(next, error);
       return;

@@ -1,6 +1,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { z } from "zod";
+import { type BackgroundService, parseServiceOptions } from "../backgroundService.ts";
 
 export interface HealthSources {
   registry: Registry;
@@ -8,12 +10,21 @@ export interface HealthSources {
   ready(): Promise<boolean>;
 }
 
+/** Where the endpoints listen: HTTP_PORT (0: any free port) and HTTP_HOST, validated in env.ts. */
+export const httpServerOptionsSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535),
+  host: z.string().min(1),
+});
+export type HttpServerOptions = z.input<typeof httpServerOptionsSchema>;
+
+export interface HttpServer extends BackgroundService {
+  /** The port it listens on (the one chosen when asked for 0). */
+  port: number;
+}
+
 /** /metrics, /healthz and /readyz, nothing else: no data beyond metrics and health leaves the process. */
-export async function startHttpServer(
-  port: number,
-  host: string,
-  sources: HealthSources,
-): Promise<{ port: number; close(): Promise<void> }> {
+export async function startHttpServer(sources: HealthSources, options: HttpServerOptions): Promise<HttpServer> {
+  const { port, host } = parseServiceOptions("HTTP server", httpServerOptionsSchema, options);
   const server = http.createServer(async (req, res) => {
     try {
       const path = (req.url ?? "/").split("?")[0];
@@ -42,6 +53,6 @@ export async function startHttpServer(
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -1,48 +1,52 @@
-// Watches the sweep's schedule: when no expire_tickets run has succeeded for three scheduled ticks (a
+// Watches the sweep's schedule: when no expire_tickets run has succeeded for `missedTicks` scheduled ticks (a
 // stopped cron, a wedged queue, every daemon down but this one's runner), it raises a job_stalled
 // alert. The next successful sweep clears it (ticketing.record_job_result).
 import type { ParsedCronItem } from "graphile-worker";
 import type pg from "pg";
+import { z } from "zod";
+import { type BackgroundService, parseServiceOptions } from "../backgroundService.ts";
+import { knobs } from "../config/knobs.ts";
 import type { Logger } from "../logger.ts";
 import { every } from "../periodic.ts";
+import { jobLastSuccess } from "../sql/jobLastSuccess.ts";
+import { raiseAlert } from "../sql/raiseAlert.ts";
 import { missedTicks } from "./scheduleTicks.ts";
 
 const TASK = "expire_tickets";
-const MISSED_TICKS = 3;
 
-export interface AlertMonitorOptions {
+export interface AlertMonitorDeps {
   pool: pg.Pool;
   log: Logger;
   schedule: ParsedCronItem[];
   /** When this daemon began watching: a fresh start is not a stall. */
   watchingSince: Date;
-  intervalMs?: number;
 }
 
-export function startAlertMonitor({ pool, log, schedule, watchingSince, intervalMs = 30_000 }: AlertMonitorOptions): {
-  stop(): Promise<void>;
-} {
+/** The alert monitor's knobs: each one's meaning and default in src/config/knobs.ts. */
+export const alertMonitorOptionsSchema = z.strictObject({
+  intervalMs: z.number().int().min(1).max(3_600_000).prefault(knobs.alertMonitor.intervalMs),
+  missedTicks: z.number().int().min(1).max(100).prefault(knobs.alertMonitor.missedTicks),
+});
+export type AlertMonitorOptions = z.input<typeof alertMonitorOptionsSchema>;
+
+export function startAlertMonitor(deps: AlertMonitorDeps, options: AlertMonitorOptions = {}): BackgroundService {
+  const { intervalMs, missedTicks: missed } = parseServiceOptions("alert monitor", alertMonitorOptionsSchema, options);
+  const { pool, log, schedule, watchingSince } = deps;
   const item = schedule.find((i) => i.task === TASK);
   return every(
     intervalMs,
     async () => {
       if (!item) return;
-      const { rows } = await pool.query<{ last_success_at: Date | null }>(
-        "select last_success_at from ticketing.job_health where task = $1",
-        [TASK],
-      );
-      const lastSuccess = rows[0]?.last_success_at ?? null;
+      const lastSuccess = await jobLastSuccess(pool, TASK);
       const lastGood = lastSuccess && lastSuccess > watchingSince ? lastSuccess : watchingSince;
-      if (!missedTicks(item, lastGood, new Date(), MISSED_TICKS)) return;
-      const { rows: raised } = await pool.query<{ raised: boolean }>(
-        "select ticketing.raise_alert($1, 'job_stalled', $2, $3) as raised",
-        [
-          `job_stalled:${TASK}`,
-          `no ${TASK} run has succeeded for ${MISSED_TICKS} scheduled ticks`,
-          { task: TASK, last_success_at: lastSuccess, schedule: item.identifier },
-        ],
-      );
-      if (raised[0]?.raised)
+      if (!missedTicks(item, lastGood, new Date(), missed)) return;
+      const raised = await raiseAlert(pool, {
+        key: `job_stalled:${TASK}`,
+        kind: "job_stalled",
+        message: `no ${TASK} run has succeeded for ${missed} scheduled ticks`,
+        details: { task: TASK, last_success_at: lastSuccess, schedule: item.identifier },
+      });
+      if (raised)
         log.error(
           { alert: "job_stalled", task: TASK, lastSuccessAt: lastSuccess },
           "alert raised: scheduled sweep has not succeeded",

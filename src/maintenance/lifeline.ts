@@ -7,9 +7,15 @@ import { randomBytes } from "node:crypto";
 import os from "node:os";
 import type { WorkerEvents } from "graphile-worker";
 import pg from "pg";
-import { Counter, type Registry } from "prom-client";
+import type { Counter } from "prom-client";
+import { z } from "zod";
+import { type BackgroundService, parseServiceOptions } from "../backgroundService.ts";
+import { knobs } from "../config/knobs.ts";
 import type { Logger } from "../logger.ts";
 import { every } from "../periodic.ts";
+import { recordHeartbeat } from "../sql/recordHeartbeat.ts";
+import { rescueOrphanedJobs } from "../sql/rescueOrphanedJobs.ts";
+import { retireDaemon } from "../sql/retireDaemon.ts";
 
 export interface LifelineDeps {
   /** The lifeline uses connections of its own: a saturated job pool must not stop the heartbeat. */
@@ -17,38 +23,43 @@ export interface LifelineDeps {
   log: Logger;
   /** The emitter passed to graphile-worker's run({ events }), before the runner starts. */
   events: WorkerEvents;
-  registry?: Registry;
+  /** jobs_rescued_total (src/observability/metrics.ts); none: not counted. */
+  jobsRescued?: Counter<"reason">;
 }
 
-export interface LifelineOptions {
-  heartbeatMs?: number;
-  /** A heartbeat older than this is a dead process. */
-  deadAfterMs?: number;
-  rescueEveryMs?: number;
-  /** How often one job gets its interrupted attempt back. */
-  maxRescues?: number;
-}
+const l = knobs.lifeline;
+const ms = z.number().int().min(1).max(3_600_000);
 
-export interface Lifeline {
+/** The lifeline's knobs: each one's meaning and default in src/config/knobs.ts. */
+export const lifelineOptionsSchema = z
+  .strictObject({
+    heartbeatMs: ms.prefault(l.heartbeatMs),
+    deadAfterMs: ms.prefault(l.deadAfterMs),
+    rescueIntervalMs: ms.prefault(l.rescueIntervalMs),
+    maxRescues: z.number().int().min(0).max(1_000).prefault(l.maxRescues),
+  })
+  .superRefine((o, ctx) => {
+    if (o.deadAfterMs < 3 * o.heartbeatMs)
+      ctx.addIssue({
+        code: "custom",
+        path: ["deadAfterMs"],
+        message: `must be at least three heartbeats (${3 * o.heartbeatMs}), got ${o.deadAfterMs}`,
+      });
+  });
+export type LifelineOptions = z.input<typeof lifelineOptionsSchema>;
+
+export interface Lifeline extends BackgroundService {
   daemonId: string;
   /** Stops heartbeating and declares this process gone: whatever it still holds is freed by the next rescue. */
   stop(): Promise<void>;
 }
 
-interface RescuedJob {
-  job_id: string;
-  task_identifier: string;
-  locked_by: string;
-  daemon_id: string | null;
-  reason: string;
-  rescues: number;
-  attempt_returned: boolean;
-}
-
 export function startLifeline(deps: LifelineDeps, options: LifelineOptions = {}): Lifeline {
-  const { heartbeatMs = 5_000, deadAfterMs = 30_000, rescueEveryMs = 10_000, maxRescues = 3 } = options;
-  if (deadAfterMs < 3 * heartbeatMs)
-    throw new Error(`lifeline: deadAfterMs (${deadAfterMs}) must be at least three heartbeats (${3 * heartbeatMs})`);
+  const { heartbeatMs, deadAfterMs, rescueIntervalMs, maxRescues } = parseServiceOptions(
+    "lifeline",
+    lifelineOptionsSchema,
+    options,
+  );
   const daemonId = `${os.hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
   const log = deps.log.child({ component: "lifeline", daemonId });
   const startedAt = new Date();
@@ -57,12 +68,6 @@ export function startLifeline(deps: LifelineDeps, options: LifelineOptions = {})
   // for a worker there. Both are reported as the heartbeat's active jobs, so neither counts as a leaked lock.
   const runningJobs = new Set<string>();
   const queuedJobs = new Set<string>();
-  const rescued = new Counter({
-    name: "jobs_rescued_total",
-    help: "Jobs this daemon freed from a dead or stuck worker, by reason (daemon_dead, owner_unknown, lock_leaked)",
-    labelNames: ["reason"] as const,
-    registers: deps.registry ? [deps.registry] : [],
-  });
 
   const pool = new pg.Pool({
     connectionString: deps.connectionString,
@@ -79,14 +84,14 @@ export function startLifeline(deps: LifelineDeps, options: LifelineOptions = {})
   let beatFailures = 0;
   const beat = async () => {
     try {
-      await pool.query("select ticketing.record_heartbeat($1, $2, $3, $4, $5, $6)", [
+      await recordHeartbeat(pool, {
         daemonId,
-        process.pid,
-        os.hostname(),
+        pid: process.pid,
+        host: os.hostname(),
         startedAt,
-        [...workerIds],
-        [...runningJobs, ...queuedJobs],
-      ]);
+        workerIds: [...workerIds],
+        activeJobIds: [...runningJobs, ...queuedJobs],
+      });
       if (beatFailures > 0) log.info({ failures: beatFailures }, "heartbeat restored");
       beatFailures = 0;
     } catch (error) {
@@ -138,39 +143,24 @@ export function startLifeline(deps: LifelineDeps, options: LifelineOptions = {})
   deps.events.on("job:complete", ({ job }) => runningJobs.delete(job.id));
 
   const rescue = every(
-    rescueEveryMs,
+    rescueIntervalMs,
     async () => {
-      const { rows } = await pool.query<RescuedJob>(
-        "select * from ticketing.rescue_orphaned_jobs(make_interval(secs => $1), $2)",
-        [deadAfterMs / 1000, maxRescues],
-      );
-      for (const row of rows) {
-        rescued.inc({ reason: row.reason });
-        log.warn(
-          {
-            jobId: row.job_id,
-            task: row.task_identifier,
-            lockedBy: row.locked_by,
-            ownerDaemonId: row.daemon_id,
-            reason: row.reason,
-            rescues: row.rescues,
-            attemptReturned: row.attempt_returned,
-          },
-          "released a job its worker no longer runs",
-        );
+      for (const job of await rescueOrphanedJobs(pool, deadAfterMs, maxRescues)) {
+        deps.jobsRescued?.inc({ reason: job.reason });
+        log.warn(job, "released a job its worker no longer runs");
       }
     },
     (error) => log.warn({ err: error }, "rescue round failed; will retry"),
   );
 
-  log.info({ heartbeatMs, deadAfterMs, rescueEveryMs }, "lifeline running");
+  log.info({ heartbeatMs, deadAfterMs, rescueIntervalMs }, "lifeline running");
   let stopping: Promise<void> | undefined;
   const stop = async () => {
     stopped = true;
     wakeHeartbeat();
     await Promise.all([heartbeat, rescue.stop()]);
     try {
-      await pool.query("select ticketing.retire_daemon($1)", [daemonId]);
+      await retireDaemon(pool, daemonId);
     } catch (error) {
       log.warn({ err: error }, "could not retire the heartbeat; other daemons will count this one dead when it ages");
     }

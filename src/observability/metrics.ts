@@ -1,5 +1,16 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { knobs } from "../config/knobs.ts";
+import { activeAlertCounts } from "../sql/activeAlertCounts.ts";
+import { bulkRefundProgress } from "../sql/bulkRefundProgress.ts";
+import { expiryLagSeconds } from "../sql/expiryLagSeconds.ts";
+import { jobConsecutiveFailures } from "../sql/jobConsecutiveFailures.ts";
+import { jobCountsByTask } from "../sql/jobCountsByTask.ts";
+import { liveDaemons } from "../sql/liveDaemons.ts";
+import { oldestPendingRequestSeconds } from "../sql/oldestPendingRequestSeconds.ts";
+import { quarantinedTicketCount } from "../sql/quarantinedTicketCount.ts";
 import type { Queryable } from "../sql/queryable.ts";
+
+const JOB_STATES = ["waiting", "scheduled", "running", "failed"] as const;
 
 /**
  * Every metric the daemon exports, in one registry per daemon (tests run several in one process).
@@ -62,11 +73,9 @@ export function createMetrics(db?: Queryable) {
       registers,
       async collect() {
         if (!db) return;
-        const { rows } = await db.query<{ task: string; n: number }>(
-          "select task, consecutive_failures as n from ticketing.job_health",
-        );
+        const rows = await jobConsecutiveFailures(db);
         this.reset();
-        for (const row of rows) this.set({ task: row.task }, row.n);
+        for (const row of rows) this.set({ task: row.task }, row.failures);
       },
     }),
     alertsActive: new Gauge({
@@ -76,9 +85,7 @@ export function createMetrics(db?: Queryable) {
       registers,
       async collect() {
         if (!db) return;
-        const { rows } = await db.query<{ kind: string; active: number }>(
-          "select kind, active from ticketing.active_alert_counts()",
-        );
+        const rows = await activeAlertCounts(db);
         this.reset();
         for (const row of rows) this.set({ kind: row.kind }, row.active);
       },
@@ -88,28 +95,28 @@ export function createMetrics(db?: Queryable) {
       registers,
       "tickets_expiry_lag_seconds",
       "Seconds since valid_end of the oldest usable ticket past it (0: the sweep is caught up)",
-      "select ticketing.expiry_lag_seconds() as value",
+      expiryLagSeconds,
     ),
     oldestPendingRequest: databaseGauge(
       db,
       registers,
       "ticket_requests_oldest_pending_seconds",
       "Age of the oldest pending refund/change request (0: none pending)",
-      "select ticketing.oldest_pending_request_seconds() as value",
+      oldestPendingRequestSeconds,
     ),
     daemonsLive: databaseGauge(
       db,
       registers,
       "daemons_live",
-      "Daemons whose heartbeat is at most 30 s old, across the fleet",
-      "select ticketing.live_daemons() as value",
+      `Daemons whose heartbeat is at most ${knobs.lifeline.deadAfterMs / 1000} s old, across the fleet`,
+      (pool) => liveDaemons(pool, knobs.lifeline.deadAfterMs),
     ),
     bulkRefundsInProgress: databaseGauge(
       db,
       registers,
       "bulk_refunds_in_progress",
       "Bulk refunds (event cancellations) not finished yet, as recorded in the database",
-      "select count(*)::int as value from ticketing.bulk_refund_progress(true)",
+      async (pool) => (await bulkRefundProgress(pool)).length,
     ),
     bulkRefundTickets: new Gauge({
       name: "bulk_refund_tickets",
@@ -118,13 +125,12 @@ export function createMetrics(db?: Queryable) {
       registers,
       async collect() {
         if (!db) return;
-        const { rows } = await db.query<Record<"requested" | "done" | "failed" | "remaining", number>>(
-          `select coalesce(sum(requested), 0)::int as requested, coalesce(sum(done), 0)::int as done,
-                  coalesce(sum(failed), 0)::int as failed, coalesce(sum(remaining), 0)::int as remaining
-             from ticketing.bulk_refund_progress(true)`,
-        );
+        const bulks = await bulkRefundProgress(db);
         for (const state of ["requested", "done", "failed", "remaining"] as const)
-          this.set({ state }, rows[0]?.[state] ?? 0);
+          this.set(
+            { state },
+            bulks.reduce((sum, bulk) => sum + bulk[state], 0),
+          );
       },
     }),
     ticketsQuarantined: new Gauge({
@@ -133,14 +139,31 @@ export function createMetrics(db?: Queryable) {
       registers,
       async collect() {
         if (!db) return;
-        const { rows } = await db.query<{ n: number }>("select count(*)::int as n from ticketing.status_quarantine");
-        this.set(rows[0]?.n ?? 0);
+        this.set(await quarantinedTicketCount(db));
       },
     }),
     outboxBacklog: new Gauge({ name: "outbox_backlog", help: "Undelivered outbox events", registers }),
     outboxOldestAge: new Gauge({
       name: "outbox_oldest_undelivered_seconds",
       help: "Age of the oldest undelivered outbox event",
+      registers,
+    }),
+    workerJobs: new Gauge({
+      name: "worker_jobs",
+      help: "graphile-worker jobs by task and state: waiting (due), scheduled (later), running (locked), failed (out of attempts, kept until retention)",
+      labelNames: ["task", "state"] as const,
+      registers,
+      async collect() {
+        if (!db) return;
+        const counts = await jobCountsByTask(db);
+        this.reset();
+        for (const row of counts) for (const state of JOB_STATES) this.set({ task: row.task, state }, row[state]);
+      },
+    }),
+    jobsRescued: new Counter({
+      name: "jobs_rescued_total",
+      help: "Jobs this daemon freed from a dead or stuck worker, by reason (daemon_dead, owner_unknown, lock_leaked)",
+      labelNames: ["reason"] as const,
       registers,
     }),
     eventsDelivered: new Counter({ name: "events_delivered_total", help: "Outbox events delivered", registers }),
@@ -157,16 +180,21 @@ export function createMetrics(db?: Queryable) {
   };
 }
 
-/** A gauge whose one value is read from the database (`sql` returns a column `value`) at each scrape. */
-function databaseGauge(db: Queryable | undefined, registers: Registry[], name: string, help: string, sql: string) {
+/** A gauge whose one value is read from the database by `read` at each scrape. */
+function databaseGauge(
+  db: Queryable | undefined,
+  registers: Registry[],
+  name: string,
+  help: string,
+  read: (db: Queryable) => Promise<number>,
+) {
   return new Gauge({
     name,
     help,
     registers,
     async collect() {
       if (!db) return;
-      const { rows } = await db.query<{ value: number }>(sql);
-      this.set(Number(rows[0]?.value ?? 0));
+      this.set(await read(db));
     },
   });
 }

@@ -1,6 +1,7 @@
 // A kind with a rule service: the worker leases the request (proved by the lease's token) while the service
 // decides, then ticketing.apply_decision applies the decision in one transaction. A refusal is final; any other
 // fault gives the lease back and the job is retried, until its last attempt fails the request.
+import { knobs } from "../config/knobs.ts";
 import { classifyError } from "../errors.ts";
 import { applyDecision } from "../sql/applyDecision.ts";
 import { beginRequest } from "../sql/beginRequest.ts";
@@ -21,8 +22,8 @@ import { countSettledOrders } from "./requestMetrics.ts";
 import { type DecideFn, RuleRejected } from "./ruleService.ts";
 import type { TicketRequest } from "./ticketRequest.ts";
 
-/** Lease on a request while its service call runs; a crashed worker's request is re-driven after it. */
-export const LEASE_SECONDS = 120;
+/** Lease on a request while its service call runs (src/config/knobs.ts says how long, and what it must outlast). */
+export const LEASE_SECONDS = knobs.requests.leaseSeconds;
 
 export async function runRuleService(decide: DecideFn, request: TicketRequest, job: JobContext): Promise<void> {
   const claim = await claimRequest(job.pool, request, LEASE_SECONDS);

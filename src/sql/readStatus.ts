@@ -2,6 +2,7 @@
 // (sql/6-operator-views.sql) and ticketing.active_alerts in one snapshot, so the sections agree with each other.
 import type pg from "pg";
 import { activeAlerts } from "./activeAlerts.ts";
+import { type JobCounts, jobCountsByTask } from "./jobCountsByTask.ts";
 
 /** The order statuses in ticketing.order_statuses' order: open first, then how orders end. */
 const ORDER_STATUS_ORDER = "position";
@@ -9,17 +10,10 @@ const ORDER_STATUS_ORDER = "position";
  * statuses in ticketing.request_statuses' order, from pending to how requests end. */
 const REQUEST_ORDER = "kind_position nulls last, kind, status_position";
 
-export interface JobCounts {
-  waiting: number;
-  scheduled: number;
-  running: number;
-  failed: number;
-}
-
 export interface StatusReport {
   tickets: Record<string, number>;
   orders: Record<string, number>;
-  jobs: Record<string, JobCounts>;
+  jobs: Record<string, Omit<JobCounts, "task">>;
   outbox: {
     backlog: number;
     retrying: number;
@@ -55,9 +49,7 @@ export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
     const orders = await client.query<{ status: string; count: Count }>(
       `select status, count from ticketing.status_orders order by ${ORDER_STATUS_ORDER}`,
     );
-    const jobs = await client.query<{ task: string; waiting: Count; scheduled: Count; running: Count; failed: Count }>(
-      "select task, waiting, scheduled, running, failed from ticketing.status_jobs order by task",
-    );
+    const jobs = await jobCountsByTask(client);
     const outbox = await client.query<{
       backlog: Count;
       retrying: Count;
@@ -91,17 +83,7 @@ export async function readStatus(pool: pg.Pool): Promise<StatusReport> {
     return {
       tickets: byStatus(tickets.rows),
       orders: byStatus(orders.rows),
-      jobs: Object.fromEntries(
-        jobs.rows.map((j) => [
-          j.task,
-          {
-            waiting: Number(j.waiting),
-            scheduled: Number(j.scheduled),
-            running: Number(j.running),
-            failed: Number(j.failed),
-          },
-        ]),
-      ),
+      jobs: Object.fromEntries(jobs.map(({ task, ...counts }) => [task, counts])),
       outbox: {
         backlog: Number(box?.backlog ?? 0),
         retrying: Number(box?.retrying ?? 0),

@@ -222,7 +222,7 @@ describe("the lifeline plugin", () => {
     const events: WorkerEvents = new EventEmitter();
     const lifeline = startLifeline(
       { connectionString: db.url, log: createLogger("silent"), events },
-      { heartbeatMs: 100, deadAfterMs: 1_000, rescueEveryMs: 200 },
+      { heartbeatMs: 100, deadAfterMs: 1_000, rescueIntervalMs: 200 },
     );
     const emit = events.emit.bind(events) as (name: string, payload: unknown) => boolean;
     emit("pool:create", { workerPool: { id: "pool-plugin" } });
@@ -250,7 +250,7 @@ describe("the lifeline plugin", () => {
     const events: WorkerEvents = new EventEmitter();
     const lifeline = startLifeline(
       { connectionString: db.url, log: createLogger("silent"), events },
-      { heartbeatMs: 100, deadAfterMs: 1_000, rescueEveryMs: 200 },
+      { heartbeatMs: 100, deadAfterMs: 1_000, rescueIntervalMs: 200 },
     );
     const emit = events.emit.bind(events) as (name: string, payload: unknown) => boolean;
     const held = async (expected: string[]) =>

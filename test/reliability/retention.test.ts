@@ -3,9 +3,9 @@
 // OUTBOX_RETENTION_HOURS, undelivered ones never; the audit is never touched.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Registry } from "prom-client";
 import { createLogger } from "../../src/logger.ts";
 import { startJobCleaner } from "../../src/maintenance/jobCleaner.ts";
+import { createMetrics } from "../../src/observability/metrics.ts";
 import { startTestDaemon, waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { asEngine } from "../support/engine.ts";
@@ -54,9 +54,9 @@ test("permanently failed jobs stay visible and counted for the retention period,
     lockedBy: "pool-somewhere",
     updatedAgo: "8 days",
   });
-  const registry = new Registry();
+  const { registry } = createMetrics(db.pool);
   const cleaner = startJobCleaner(
-    { pool: db.pool, log: createLogger("silent"), registry },
+    { pool: db.pool, log: createLogger("silent") },
     { failedRetentionHours: 168, intervalMs: 60_000 },
   );
   try {

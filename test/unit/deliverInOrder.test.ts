@@ -2,8 +2,8 @@
 // failure that ticket's later events wait for the next round; events of other tickets are not held back.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { OutboxEvent } from "../../src/delivery/claimEvents.ts";
 import { deliverInOrder } from "../../src/delivery/deliverInOrder.ts";
+import type { OutboxEvent } from "../../src/sql/claimEvents.ts";
 
 const event = (id: number, ticketId: number | null): OutboxEvent => ({
   id: String(id),

@@ -1,5 +1,5 @@
 import type { BackoffPolicy } from "../backoff.ts";
-import type { Queryable } from "../sql/queryable.ts";
+import type { Queryable } from "./queryable.ts";
 
 /** One claimed outbox row, ready to send: its CloudEvent is built in SQL (ticketing.claim_outbox). */
 export interface OutboxEvent {

@@ -1,6 +1,6 @@
 import type { BackoffPolicy } from "../backoff.ts";
-import type { Queryable } from "../sql/queryable.ts";
-import type { FailureKind } from "./deliverInOrder.ts";
+import type { FailureKind } from "../delivery/deliverInOrder.ts";
+import type { Queryable } from "./queryable.ts";
 
 export interface FailedDelivery {
   id: string;

@@ -1,5 +1,5 @@
-import type { Queryable } from "../sql/queryable.ts";
 import type { ClaimSettings } from "./claimEvents.ts";
+import type { Queryable } from "./queryable.ts";
 
 /**
  * The sink without NOTIFICATION_URL, one call per round (ticketing.publish_outbox_by_notify): claims up
