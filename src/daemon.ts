@@ -12,9 +12,7 @@ import { checkKnobs, knobSetFor, knobs, poolSizeFor } from "./config/knobs.ts";
 import type { LifecycleConfig } from "./config/lifecycleConfig.ts";
 import { migrateIfOwner } from "./db/migrateIfOwner.ts";
 import { type Database, openDatabase } from "./db/openDatabase.ts";
-import { ruleServices } from "./decide.ts";
 import { dispatcherOptionsSchema, startDispatcher } from "./delivery/dispatcher.ts";
-import type { TaskDeps } from "./deps.ts";
 import { graphileLogger } from "./graphileLogger.ts";
 import { type HttpServer, startHttpServer } from "./http/server.ts";
 import { loadSchedule } from "./loadSchedule.ts";
@@ -23,8 +21,11 @@ import { alertMonitorOptionsSchema, startAlertMonitor } from "./maintenance/aler
 import { jobCleanerOptionsSchema, startJobCleaner } from "./maintenance/jobCleaner.ts";
 import { type Lifeline, lifelineOptionsSchema, startLifeline } from "./maintenance/lifeline.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
+import { checkRequestKinds } from "./requests/checkRequestKinds.ts";
+import { ruleServices } from "./requests/ruleServices.ts";
 import { ping } from "./sql/ping.ts";
 import { sweepJob } from "./sql/sweepJob.ts";
+import type { TaskDeps } from "./taskDeps.ts";
 import { buildTaskList, loadTaskDefinitions } from "./taskList.ts";
 
 export interface Daemon {
@@ -79,6 +80,10 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
   const started: BackgroundService[] = [];
   try {
     await migrateIfOwner(db.pool, db.connectionString, log);
+    await checkRequestKinds(
+      db.pool,
+      definitions.map((d) => d.identifier),
+    );
     const sweep = await sweepJob(db.pool);
     const schedule = loadSchedule({ definitions, sweep, config });
     const metrics = createMetrics(db.pool);

@@ -5,8 +5,8 @@
 import type { JobHelpers, Task, TaskSpec } from "graphile-worker";
 import type { z } from "zod";
 import { formatZodError } from "./config/formatZodError.ts";
-import type { TaskDeps } from "./deps.ts";
 import type { Logger } from "./logger.ts";
+import type { TaskDeps } from "./taskDeps.ts";
 import { withJobHealth } from "./withJobHealth.ts";
 
 /** What a task's body gets: the daemon's parts, this job's helpers, and a logger naming the task and the job. */

@@ -4,8 +4,8 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { TaskList } from "graphile-worker";
-import type { TaskDeps } from "./deps.ts";
 import { type TaskDefinition, taskFor } from "./taskDefinition.ts";
+import type { TaskDeps } from "./taskDeps.ts";
 
 const tasksDirectory = fileURLToPath(new URL("../tasks", import.meta.url));
 

@@ -1,6 +1,6 @@
 import type { JobHelpers, Task } from "graphile-worker";
-import type { TaskDeps } from "./deps.ts";
 import { recordJobResult } from "./sql/recordJobResult.ts";
+import type { TaskDeps } from "./taskDeps.ts";
 
 /**
  * Wraps a task so each run is timed and counted in ticketing.job_health; the third failed run in a

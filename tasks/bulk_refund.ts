@@ -5,7 +5,6 @@
 // stay committed: a crash or a restart resumes with the requests still pending.
 import type { JobHelpers } from "graphile-worker";
 import { z } from "zod";
-import type { TaskDeps } from "../src/deps.ts";
 import type { Logger } from "../src/logger.ts";
 import { countFinishedRequests, countSettledOrders } from "../src/requests/requestMetrics.ts";
 import { retryOnConflict } from "../src/retryOnConflict.ts";
@@ -15,6 +14,7 @@ import { enqueueBulkRefundJob } from "../src/sql/enqueueBulkRefundJob.ts";
 import { feedBulkRefund } from "../src/sql/feedBulkRefund.ts";
 import { finishBulkRefund } from "../src/sql/finishBulkRefund.ts";
 import { defineTask } from "../src/taskDefinition.ts";
+import type { TaskDeps } from "../src/taskDeps.ts";
 
 const bulkRefundPayload = z.object({
   bulk_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),

@@ -4,15 +4,12 @@ import { startDaemon } from "../daemon.ts";
 import { isConnectionError } from "../db/waitingPool.ts";
 import type { CommandContext } from "./commandContext.ts";
 
-const { gracefulTimeoutMs: SHUTDOWN_TIMEOUT_MS, abandonTimeoutMs: ABANDON_TIMEOUT_MS } = knobs.shutdown;
-/**
- * A second signal this soon after the first is the same request delivered twice, not an impatient operator:
- * Ctrl-C signals the terminal's whole process group, so the daemon gets SIGINT from the terminal and once more
- * from npm (or the bin's relaunch), which passes on what it receives.
- */
-export const REPEATED_SIGNAL_MS = 500;
-/** How often a daemon started through a launcher checks that the launcher is still its parent. */
-const LAUNCHER_CHECK_MS = 500;
+const {
+  gracefulTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+  abandonTimeoutMs: ABANDON_TIMEOUT_MS,
+  repeatedSignalMs: REPEATED_SIGNAL_MS,
+  launcherCheckMs: LAUNCHER_CHECK_MS,
+} = knobs.shutdown;
 
 /**
  * Started by npm (`npm start`, `npx`) or by the bin's relaunch on the bundled runtime, the daemon's parent is

@@ -100,6 +100,14 @@ export const knobs = {
     gracefulTimeoutMs: 30_000,
     /** How long a forced shutdown spends handing this process's jobs over (retiring its heartbeat) before it exits. */
     abandonTimeoutMs: 3_000,
+    /**
+     * A second signal this soon after the first is the same request delivered twice, not an impatient operator:
+     * Ctrl-C signals the terminal's whole process group, so the daemon gets SIGINT from the terminal and once more
+     * from npm (or the bin's relaunch), which passes on what it receives.
+     */
+    repeatedSignalMs: 500,
+    /** How often a daemon started through a launcher (npm, npx, the bin's relaunch) checks that it is still its parent. */
+    launcherCheckMs: 500,
   },
   /** Refund and change requests (the request task). */
   requests: {
@@ -116,7 +124,14 @@ export const knobs = {
      * counted only when one of them is set.
      */
     rateLimitWaitMs: 30_000,
+    /** A rate-limit slot's lease outlives the call it covers by this much (a daemon that dies mid-call frees it then). */
+    rateSlotLeaseMarginSeconds: 5,
   },
+  /**
+   * A transaction that met a deadlock or a serialization failure (src/retryOnConflict.ts) runs again after this
+   * backoff, up to `attempts` times in all: each retry is cheap, and a conflict clears within milliseconds.
+   */
+  conflictRetry: { baseMs: 20, maxMs: 320, attempts: 5 },
   /**
    * The daemon's pool (poolSizeFor): one connection per concurrent job, plus what runs beside the jobs. The sweep
    * runs up to 8 lanes, each a connection: 7 beyond its job's own.

@@ -24,22 +24,22 @@ export function createMetrics(db?: Queryable) {
     registry,
     ticketsExpired: new Counter({
       name: "tickets_expired_total",
-      help: "Tickets expired by the sweep (card: tickets.expired.count)",
+      help: "Tickets expired by the sweep (the design's tickets.expired.count)",
       registers,
     }),
     refundSucceeded: new Counter({
       name: "tickets_refund_success_total",
-      help: "Refund requests applied (card: tickets.refund.success)",
+      help: "Refund requests applied (the design's tickets.refund.success)",
       registers,
     }),
     changeFailed: new Counter({
       name: "tickets_change_failed_total",
-      help: "Change requests that failed (card: tickets.change.failed)",
+      help: "Change requests that failed (the design's tickets.change.failed)",
       registers,
     }),
     ordersCompleted: new Counter({
       name: "orders_completed_total",
-      help: "Orders completed by transitions this daemon applied (card: orders.completed.count)",
+      help: "Orders completed by transitions this daemon applied (the design's orders.completed.count)",
       registers,
     }),
     ordersCancelled: new Counter({

@@ -3,7 +3,7 @@
 // once; a job that will not finish cannot hold the shutdown beyond its bound.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { REPEATED_SIGNAL_MS } from "../../src/commands/run.ts";
+import { knobs } from "../../src/config/knobs.ts";
 import { queueSweep } from "../../src/sql/queueSweep.ts";
 import { waitFor } from "../support/daemon.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
@@ -139,7 +139,10 @@ test("a second signal forces the exit at once; the next start takes over what it
       first.logs().some((l) => l.msg === "expiry sweep finished" && l.interrupted === true),
     );
     // A signal within the repeat window would count as the first one delivered twice.
-    await waitFor("the repeat window to pass", async () => Date.now() - firstSignalAt > REPEATED_SIGNAL_MS);
+    await waitFor(
+      "the repeat window to pass",
+      async () => Date.now() - firstSignalAt > knobs.shutdown.repeatedSignalMs,
+    );
     const forcedAt = Date.now();
     first.child.kill("SIGTERM");
     assert.equal(await first.exit, 1);

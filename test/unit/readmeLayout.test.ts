@@ -1,5 +1,6 @@
-// The README's `## Layout` block is the map a newcomer reads first: every path it names exists, and every
-// folder at the top of the repository or of src/ (that holds tracked files) is on it.
+// The README's `## Layout` block is the map a newcomer reads first: every path it names exists, every folder
+// at the top of the repository or of src/ (that holds tracked files) is on it, and so is every file directly in
+// src/ and docs/.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -24,9 +25,15 @@ function layoutPaths(readme: string): string[] {
   });
 }
 
+/** The folders whose files must each be on the map by name. */
+const LISTED_FILES = ["src/", "docs/"];
+
+const trackedFiles = () =>
+  execFileSync("git", ["ls-files"], { cwd: ROOT, encoding: "utf8" }).split("\n").filter(Boolean);
+
 /** Folders directly under each of MAPPED that hold a tracked file. */
 function trackedFolders(): string[] {
-  const files = execFileSync("git", ["ls-files"], { cwd: ROOT, encoding: "utf8" }).split("\n").filter(Boolean);
+  const files = trackedFiles();
   const folders = new Set<string>();
   for (const file of files) {
     for (const parent of MAPPED) {
@@ -53,5 +60,15 @@ test("every path the layout names exists", () => {
 test("every folder at the top and under src/ is on the layout (itself, or something inside it)", () => {
   const listed = layoutPaths(readFileSync(path.join(ROOT, "README.md"), "utf8"));
   const unlisted = trackedFolders().filter((folder) => !listed.some((entry) => entry.startsWith(folder)));
+  assert.deepEqual(unlisted, [], `README layout does not list: ${unlisted.join(", ")}`);
+});
+
+test("every file directly in src/ and docs/ is on the layout by name", () => {
+  const listed = new Set(layoutPaths(readFileSync(path.join(ROOT, "README.md"), "utf8")));
+  const unlisted = trackedFiles().filter(
+    (file) =>
+      LISTED_FILES.some((folder) => file.startsWith(folder) && !file.slice(folder.length).includes("/")) &&
+      !listed.has(file),
+  );
   assert.deepEqual(unlisted, [], `README layout does not list: ${unlisted.join(", ")}`);
 });
