@@ -1687,7 +1687,7 @@ begin
   v_outcome := ticketing.transition_ticket(redeem_ticket.ticket_id, 'used', redeem_ticket.event_id, 'ticket.redeem', redeem_ticket.meta);
   if v_outcome = 'applied' then
     select t.order_id into v_order from ticketing.tickets t where t.id = redeem_ticket.ticket_id;
-    -- Card §5.4: one hour after a redemption, check the order's final state; one pending check per order.
+    -- The order's final-state check an hour on; a second redemption keeps the first one's time.
     perform graphile_worker.add_job('check_order', json_build_object('order_id', v_order),
                                     run_at => now() + interval '1 hour',
                                     job_key => 'check_order:' || v_order, job_key_mode => 'preserve_run_at');
@@ -1874,10 +1874,7 @@ ALTER FUNCTION ticketing.replay_events(p_ticket_id bigint, p_order_id bigint, p_
 CREATE FUNCTION ticketing.request_change(ticket_id bigint, event_id text, meta jsonb DEFAULT '{}'::jsonb) RETURNS text
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
-    AS $_$
-  select ticketing.check_change_meta($3);
-  select ticketing.enqueue_request('change', $1, $2, $3);
-$_$;
+    AS $_$ select ticketing.submit_request('change', $1, $2, $3); $_$;
 
 ALTER FUNCTION ticketing.request_change(ticket_id bigint, event_id text, meta jsonb) OWNER TO ticketing_engine;
 
@@ -1905,7 +1902,7 @@ ALTER FUNCTION ticketing.request_order_refunds(order_ids bigint[], event_id text
 CREATE FUNCTION ticketing.request_refund(ticket_id bigint, event_id text, meta jsonb DEFAULT '{}'::jsonb) RETURNS text
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'ticketing', 'pg_temp'
-    AS $_$ select ticketing.enqueue_request('refund', $1, $2, $3); $_$;
+    AS $_$ select ticketing.submit_request('refund', $1, $2, $3); $_$;
 
 ALTER FUNCTION ticketing.request_refund(ticket_id bigint, event_id text, meta jsonb) OWNER TO ticketing_engine;
 
@@ -2253,6 +2250,26 @@ begin
 end $$;
 
 ALTER FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) OWNER TO ticketing_engine;
+
+CREATE FUNCTION ticketing.submit_request(kind text, ticket_id bigint, event_id text, meta jsonb DEFAULT '{}'::jsonb) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'ticketing', 'pg_temp'
+    AS $$
+declare
+  v_kind ticketing.request_kinds;
+begin
+  select * into v_kind from ticketing.request_kinds k where k.kind = submit_request.kind;
+  if not found then
+    perform ticketing.invalid_argument(format('unknown request kind %L', submit_request.kind));
+  end if;
+  if v_kind.reissue_status is not null then
+    perform ticketing.check_change_meta(submit_request.meta);
+  end if;
+  return ticketing.enqueue_request(submit_request.kind, submit_request.ticket_id, submit_request.event_id,
+                                   submit_request.meta);
+end $$;
+
+ALTER FUNCTION ticketing.submit_request(kind text, ticket_id bigint, event_id text, meta jsonb) OWNER TO ticketing_engine;
 
 CREATE FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) RETURNS record
     LANGUAGE sql IMMUTABLE SECURITY DEFINER
@@ -3333,6 +3350,10 @@ GRANT ALL ON FUNCTION ticketing.set_aside_outbox_event(p_id bigint, p_error text
 
 REVOKE ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.settle_failed_jobs(p_job_ids bigint[], p_discard boolean, p_dry_run boolean) TO ticketing_daemon;
+
+REVOKE ALL ON FUNCTION ticketing.submit_request(kind text, ticket_id bigint, event_id text, meta jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION ticketing.submit_request(kind text, ticket_id bigint, event_id text, meta jsonb) TO ticketing_client;
+GRANT ALL ON FUNCTION ticketing.submit_request(kind text, ticket_id bigint, event_id text, meta jsonb) TO ticketing_daemon;
 
 REVOKE ALL ON FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION ticketing.sweep_job(OUT task_identifier text, OUT queue_name text, OUT job_key text, OUT job_key_mode text, OUT max_attempts integer, OUT batch_size integer) TO ticketing_daemon;

@@ -53,10 +53,15 @@ alter table ticketing.alerts
 alter table ticketing.request_kinds add column reissue_status text references ticketing.ticket_statuses;
 comment on column ticketing.request_kinds.reissue_status is
   'after the target, the ticket is re-issued in this status with a new valid_end; null: not re-issued';
+-- As the engine, the only role that writes the table once ticketing.harden() has guarded it.
+set local role ticketing_engine;
 update ticketing.request_kinds set reissue_status = 'usable' where kind = 'change';
+reset role;
 -- Where operators read the kind (status_requests.kind_position); a kind without one comes after, by name.
 alter table ticketing.request_kinds add column position smallint unique;
+set local role ticketing_engine;
 update ticketing.request_kinds set position = case kind when 'refund' then 1 when 'change' then 2 end;
+reset role;
 
 -- The operator views: every status and kind shows, zero counts included, in the tables' order.
 create or replace view ticketing.status_orders as
@@ -355,3 +360,66 @@ begin
   return query select d.outcome, k.target_status, d.completed_orders, d.cancelled_orders
                  from ticketing.apply_decision(p_event_id, null, k.target_status, null, '{}') d;
 end $$;
+
+-- A request of any kind, for services (granted to ticketing_client): recorded and its job queued in the caller's
+-- transaction, as request_refund and request_change do for theirs. A kind that re-issues its ticket needs a
+-- usable meta.valid_end, refused here before anything is recorded.
+create function ticketing.submit_request(kind text, ticket_id bigint, event_id text, meta jsonb default '{}')
+returns text
+language plpgsql
+security definer
+set search_path = ticketing, pg_temp
+as $$
+declare
+  v_kind ticketing.request_kinds;
+begin
+  select * into v_kind from ticketing.request_kinds k where k.kind = submit_request.kind;
+  if not found then
+    perform ticketing.invalid_argument(format('unknown request kind %L', submit_request.kind));
+  end if;
+  if v_kind.reissue_status is not null then
+    perform ticketing.check_change_meta(submit_request.meta);
+  end if;
+  return ticketing.enqueue_request(submit_request.kind, submit_request.ticket_id, submit_request.event_id,
+                                   submit_request.meta);
+end $$;
+
+create or replace function ticketing.request_refund(ticket_id bigint, event_id text, meta jsonb default '{}')
+returns text
+language sql
+security definer
+set search_path = ticketing, pg_temp
+as $$ select ticketing.submit_request('refund', $1, $2, $3); $$;
+
+create or replace function ticketing.request_change(ticket_id bigint, event_id text, meta jsonb default '{}')
+returns text
+language sql
+security definer
+set search_path = ticketing, pg_temp
+as $$ select ticketing.submit_request('change', $1, $2, $3); $$;
+
+-- Unchanged but for its comment: one hour after a redemption, a check_order job looks whether the order has
+-- reached its final state (one pending check per order).
+create or replace function ticketing.redeem_ticket(ticket_id bigint, event_id text, meta jsonb default '{}')
+returns text
+language plpgsql
+security definer
+set search_path = ticketing, pg_temp
+as $$
+declare
+  v_outcome text;
+  v_order bigint;
+begin
+  v_outcome := ticketing.transition_ticket(redeem_ticket.ticket_id, 'used', redeem_ticket.event_id, 'ticket.redeem', redeem_ticket.meta);
+  if v_outcome = 'applied' then
+    select t.order_id into v_order from ticketing.tickets t where t.id = redeem_ticket.ticket_id;
+    -- The order's final-state check an hour on; a second redemption keeps the first one's time.
+    perform graphile_worker.add_job('check_order', json_build_object('order_id', v_order),
+                                    run_at => now() + interval '1 hour',
+                                    job_key => 'check_order:' || v_order, job_key_mode => 'preserve_run_at');
+  end if;
+  return v_outcome;
+end $$;
+
+revoke execute on all functions in schema ticketing from public;
+grant execute on function ticketing.submit_request(text, bigint, text, jsonb) to ticketing_client;

@@ -80,10 +80,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
   const started: BackgroundService[] = [];
   try {
     await migrateIfOwner(db.pool, db.connectionString, log);
-    await checkRequestKinds(
-      db.pool,
-      definitions.map((d) => d.identifier),
-    );
+    await checkRequestKinds(db.pool, definitions);
     const sweep = await sweepJob(db.pool);
     const schedule = loadSchedule({ definitions, sweep, config });
     const metrics = createMetrics(db.pool);
@@ -116,7 +113,7 @@ export async function startDaemon(env: Env, log: Logger, config?: LifecycleConfi
         );
         return http;
       },
-      () => startAlertMonitor({ pool: db.pool, log, schedule, watchingSince: new Date() }),
+      () => startAlertMonitor({ pool: db.pool, log, schedule, sweepTask: sweep.task, watchingSince: new Date() }),
       () => startDispatcher({ pool: db.pool, connectionString: db.connectionString, env, log, metrics }),
       () => startJobCleaner({ pool: db.pool, log }),
       () => {

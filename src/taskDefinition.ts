@@ -22,6 +22,8 @@ export interface TaskDefinition<Schema extends z.ZodType = z.ZodType> {
   payload: Schema;
   /** How this code enqueues it (the schedule, a re-queue, the CLI); a raw add_job chooses its own. */
   enqueue?: Pick<TaskSpec, "queueName" | "jobKey" | "jobKeyMode" | "maxAttempts">;
+  /** The request kind whose jobs it consumes, for a request task: its ticketing.request_kinds row must name it. */
+  requestKind?: string;
   /** Count its runs in ticketing.job_health: the third failed run in a row raises a job_failing alert. */
   health?: boolean;
   /**
@@ -40,7 +42,7 @@ export const defineTask = <Schema extends z.ZodType>(definition: TaskDefinition<
  * The one log line of a job dropped for its payload (error level, `dropped: "invalid_payload"` to alert on):
  * retrying it would fail the same way, so the job completes.
  */
-function logDroppedPayload(log: Logger, reason: string, fields: Record<string, unknown> = {}): void {
+export function logDroppedPayload(log: Logger, reason: string, fields: Record<string, unknown> = {}): void {
   log.error({ ...fields, reason, dropped: "invalid_payload" }, "invalid payload; job dropped");
 }
 

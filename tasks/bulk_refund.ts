@@ -3,8 +3,10 @@
 // LOCKED keeps them apart); with refund-processing it hands them to the per-request jobs, a window at a
 // time, so the service sees one call per request at the pace the shared limit allows. Finished batches
 // stay committed: a crash or a restart resumes with the requests still pending.
+
 import type { JobHelpers } from "graphile-worker";
 import { z } from "zod";
+import { knobs } from "../src/config/knobs.ts";
 import type { Logger } from "../src/logger.ts";
 import { countFinishedRequests, countSettledOrders } from "../src/requests/requestMetrics.ts";
 import { retryOnConflict } from "../src/retryOnConflict.ts";
@@ -19,12 +21,10 @@ import type { TaskDeps } from "../src/taskDeps.ts";
 const bulkRefundPayload = z.object({
   bulk_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   batch_size: z.number().int().min(1).max(10_000).default(500),
-  lanes: z.number().int().min(1).max(8).default(3),
+  lanes: z.number().int().min(1).max(knobs.batchJobs.maxLanes).default(3),
 });
 
-const PROGRESS_EVERY_MS = 5_000;
-/** How often a bulk handed to refund-processing is topped up and checked. */
-const FEED_EVERY_MS = 500;
+const { progressEveryMs: PROGRESS_EVERY_MS, bulkFeedEveryMs: FEED_EVERY_MS } = knobs.batchJobs;
 
 /** Handed over and unfinished at once: a few seconds of the allowed pace, at least two per allowed call in flight. */
 function feedWindow(rate: number | undefined, concurrency: number | undefined): number {

@@ -1,7 +1,9 @@
 // The expiry sweep: one run drains the whole backlog in batches of batch_size, each batch its own
 // transaction, `lanes` batches in flight at once (SKIP LOCKED keeps them apart). How it is queued (queue, job
 // key, attempts, default batch size) is the database's: ticketing.sweep_job(), read by the daemon at start-up.
+
 import { z } from "zod";
+import { knobs } from "../src/config/knobs.ts";
 import { retryOnConflict } from "../src/retryOnConflict.ts";
 import { expireBatch, type SweepPosition } from "../src/sql/expireBatch.ts";
 import { defineTask } from "../src/taskDefinition.ts";
@@ -19,10 +21,10 @@ const expireTicketsPayload = z.object({
   // doubles with every failed attempt, up to 64 times this.
   retry_seconds: z.number().int().min(0).max(86_400).default(60),
   // Three batches in flight keep two cores busy while each of them waits for its commit.
-  lanes: z.number().int().min(1).max(8).default(3),
+  lanes: z.number().int().min(1).max(knobs.batchJobs.maxLanes).default(3),
 });
 
-const PROGRESS_EVERY_MS = 5_000;
+const { progressEveryMs: PROGRESS_EVERY_MS } = knobs.batchJobs;
 
 export default defineTask({
   identifier: "expire_tickets",

@@ -194,9 +194,10 @@ describe("a stalled schedule", () => {
        on conflict (task) do update set last_success_at = excluded.last_success_at`,
     );
     const log = createLogger("silent");
-    const schedule = loadSchedule({ definitions: await loadTaskDefinitions(), sweep: await sweepJob(db.pool) });
+    const sweep = await sweepJob(db.pool);
+    const schedule = loadSchedule({ definitions: await loadTaskDefinitions(), sweep });
     const monitor = startAlertMonitor(
-      { pool: db.pool, log, schedule, watchingSince: new Date(Date.now() - 3_600_000) },
+      { pool: db.pool, log, schedule, sweepTask: sweep.task, watchingSince: new Date(Date.now() - 3_600_000) },
       { intervalMs: 50 },
     );
     try {

@@ -1,7 +1,9 @@
-// Request kinds are data: a newcomer adds one row to ticketing.request_kinds and one task file built by
-// requestTask, and a raw add_job for the new kind ends with the ticket moved, audited and announced. A row whose
-// task no file defines stops the daemon from starting.
+// Request kinds are data: a newcomer adds one row to ticketing.request_kinds (the README's own migration text,
+// run as the owner on a migrated, hardened database) and one task file built by requestTask, and a request of
+// the new kind (ticketing.submit_request, as a service's client login) ends with the ticket moved, audited and
+// announced. A row whose task no file defines, or a task file whose kind no row has, stops the daemon.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { type Runner, run } from "graphile-worker";
 import pg from "pg";
@@ -25,32 +27,59 @@ after(async () => {
   await db?.drop();
 });
 
+const refundTask = requestTask({ kind: "refund", identifier: "ticket_refund_requested" });
+const changeTask = requestTask({ kind: "change", identifier: "ticket_change_requested" });
+
 describe("checkRequestKinds", () => {
   test("passes when every kind's task is defined", async () => {
-    await checkRequestKinds(db.pool, ["expire_tickets", "ticket_refund_requested", "ticket_change_requested"]);
+    await checkRequestKinds(db.pool, [{ identifier: "expire_tickets" }, refundTask, changeTask]);
   });
 
   test("fails with one line naming each kind whose task no file defines", async () => {
-    await assert.rejects(checkRequestKinds(db.pool, ["ticket_refund_requested"]), (error: Error) => {
+    await assert.rejects(checkRequestKinds(db.pool, [refundTask]), (error: Error) => {
       assert.equal(
         error.message,
-        "ticketing.request_kinds names request kinds no file in tasks/ defines a task for: change (task ticket_change_requested)",
+        "request kinds and task files disagree: change's task ticket_change_requested: no file in tasks/ defines it",
       );
       assert.equal(error.message.includes("\n"), false);
       return true;
     });
   });
+
+  test("fails when a task file runs another kind than its row names, or a kind no row has", async () => {
+    const crossed = requestTask({ kind: "refund", identifier: "ticket_change_requested" });
+    const orphan = requestTask({ kind: "voiding", identifier: "ticket_voiding_requested" });
+    await assert.rejects(checkRequestKinds(db.pool, [refundTask, crossed, orphan]), (error: Error) => {
+      assert.equal(
+        error.message,
+        "request kinds and task files disagree: tasks/ticket_change_requested.ts runs kind refund, its row says change; " +
+          "tasks/ticket_voiding_requested.ts runs kind voiding, which no row of ticketing.request_kinds has",
+      );
+      return true;
+    });
+  });
 });
 
+/** The SQL block of the README's "Adding a request kind", exactly as a newcomer copies it into a migration. */
+function readmeKindMigration(): string {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const section = readme.slice(readme.indexOf("**Adding a request kind**"));
+  const sql = /```sql\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!sql) throw new Error("README.md: no sql block under **Adding a request kind**");
+  return sql;
+}
+
 describe("a new request kind is one row and one task file", () => {
-  // What a newcomer writes: the row (as a migration would, running as the engine) ...
-  const addVoidKind = () =>
-    asEngine(
-      db.pool,
-      `insert into ticketing.request_kinds
-         (kind, task_identifier, target_status, in_flight_status, requested_event, alert_on_refusal)
-       values ('void', 'ticket_void_requested', 'expired', null, 'ticket.void.requested', false)`,
-    );
+  // What a newcomer writes: the README's migration, run as migrate runs a file (the owner, one transaction) ...
+  const addVoidKind = async () => {
+    const owner = new pg.Client({ connectionString: db.urlAs("owner") });
+    await owner.connect();
+    try {
+      await owner.query(`begin; ${readmeKindMigration()}; commit;`);
+    } finally {
+      await owner.end();
+    }
+  };
   // ... and the task file's default export.
   const voidTask = requestTask({ kind: "void", identifier: "ticket_void_requested" });
 
@@ -61,7 +90,7 @@ describe("a new request kind is one row and one task file", () => {
     await pool?.end();
   });
 
-  test("a raw add_job for the new kind expires the ticket, audited, with its event in the outbox", async () => {
+  test("a request of the new kind expires the ticket, audited, with its event in the outbox", async () => {
     await addVoidKind();
     const env = loadEnv({ DATABASE_URL: db.urlAs("daemon") });
     pool = new pg.Pool({ connectionString: db.urlAs("daemon"), max: 4 });
@@ -73,7 +102,7 @@ describe("a new request kind is one row and one task file", () => {
       decide: {},
       sweep: await sweepJob(pool),
     };
-    await checkRequestKinds(pool, ["ticket_refund_requested", "ticket_change_requested", voidTask.identifier]);
+    await checkRequestKinds(pool, [refundTask, changeTask, voidTask]);
     runner = await run({
       pgPool: pool,
       // The daemon's own path from definitions to graphile-worker's task list.
@@ -85,9 +114,17 @@ describe("a new request kind is one row and one task file", () => {
 
     const { orderId, ticketIds } = await createOrder(db.pool, 1);
     const ticketId = ticketIds[0] as number;
-    await db.pool.query("select graphile_worker.add_job('ticket_void_requested', $1::json)", [
-      JSON.stringify({ ticket_id: ticketId, event_id: "void-1", meta: { reason: "duplicate sale" } }),
-    ]);
+    const client = new pg.Client({ connectionString: db.urlAs("client") });
+    await client.connect();
+    try {
+      const { rows } = await client.query("select ticketing.submit_request('void', $1, 'void-1', $2) as outcome", [
+        ticketId,
+        { reason: "duplicate sale" },
+      ]);
+      assert.equal(rows[0].outcome, "queued");
+    } finally {
+      await client.end();
+    }
 
     const request = await waitFor("the void request to finish", async () => {
       const { rows } = await db.pool.query(

@@ -4,6 +4,7 @@
 import type pg from "pg";
 import { migrateIfOwner } from "../db/migrateIfOwner.ts";
 import { openDatabase } from "../db/openDatabase.ts";
+import { inTransaction } from "../sql/inTransaction.ts";
 import { queueSweep } from "../sql/queueSweep.ts";
 import { type DemoSeed, seedDemo } from "../sql/seedDemo.ts";
 import type { CommandContext } from "./commandContext.ts";
@@ -12,15 +13,12 @@ import type { CommandContext } from "./commandContext.ts";
 async function seedAndSweep(pool: pg.Pool): Promise<DemoSeed & { sweepJobId: string }> {
   const client = await pool.connect();
   try {
-    await client.query("begin");
-    const seed = await seedDemo(client);
-    // The same job the schedule adds every five minutes, due now.
-    const sweepJobId = await queueSweep(client);
-    await client.query("commit");
-    return { ...seed, sweepJobId };
-  } catch (error) {
-    await client.query("rollback").catch(() => {});
-    throw error;
+    return await inTransaction(client, async () => {
+      const seed = await seedDemo(client);
+      // The same job the schedule adds every five minutes, due now.
+      const sweepJobId = await queueSweep(client);
+      return { ...seed, sweepJobId };
+    });
   } finally {
     client.release();
   }

@@ -1,6 +1,8 @@
 // `events replay`: delivered events sent again with their original ids; --wait follows the redelivery.
+
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
+import { knobs } from "../config/knobs.ts";
 import { replayEvents } from "../sql/replayEvents.ts";
 import { undeliveredCount } from "../sql/undeliveredCount.ts";
 import type { CommandContext } from "./commandContext.ts";
@@ -17,9 +19,7 @@ const filterSchema = z.object({
   until: z.string().min(1).optional(),
 });
 
-const POLL_MS = 500;
-/** At most one progress line per this interval, plus the last one. */
-const PROGRESS_EVERY_MS = 1_000;
+const { pollMs: POLL_MS, progressEveryMs: PROGRESS_EVERY_MS } = knobs.replayWait;
 
 export async function eventsReplayCommand(ctx: CommandContext): Promise<number> {
   const filter = parseOptions(filterSchema, ctx.options);

@@ -2,23 +2,17 @@
 // FILE holds one id per line (`-`: stdin). The dry run says how many tickets would be refunded and why the
 // others cannot be, writing nothing; the real run records the bulk, prints its outcomes, then follows its
 // progress on stderr until every request is finished (Ctrl-C stops watching, not the bulk).
+
 import { readFileSync } from "node:fs";
-import { z } from "zod";
 import { migrate } from "../db/migrate.ts";
 import { type Database, openDatabase } from "../db/openDatabase.ts";
+import { classifyError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { bulkOfRequest } from "../sql/bulkOfRequest.ts";
 import { bulkRefundProgress } from "../sql/bulkRefundProgress.ts";
 import { type RefundOutcome, type RefundTarget, requestRefunds } from "../sql/requestRefunds.ts";
 import type { CommandContext } from "./commandContext.ts";
-
-const MAX_BIGINT = 9223372036854775807n;
-const POSITIVE_INTEGER = /^[1-9][0-9]{0,18}$/;
-// zod runs the refinement even when the pattern failed: BigInt must see digits only.
-const idSchema = z
-  .string()
-  .regex(POSITIVE_INTEGER, "is not a positive integer id")
-  .refine((id) => !POSITIVE_INTEGER.test(id) || BigInt(id) <= MAX_BIGINT, "is larger than a 64-bit id");
+import { decimalId } from "./decimalId.ts";
 
 class UsageError extends Error {}
 
@@ -28,7 +22,7 @@ export function parseIds(text: string, source: string): string[] {
   for (const [index, raw] of text.split("\n").entries()) {
     const line = raw.trim();
     if (!line) continue;
-    const parsed = idSchema.safeParse(line);
+    const parsed = decimalId.safeParse(line);
     if (!parsed.success)
       throw new UsageError(`${source} line ${index + 1}: ${JSON.stringify(line)} ${parsed.error.issues[0]?.message}`);
     ids.push(parsed.data);
@@ -69,9 +63,8 @@ export async function refundCommand({ env, log, dryRun: dryRunOnly, options }: C
   try {
     return await (dryRunOnly ? dryRun(db, { target, ids, eventId }) : refund(db, log, { target, ids, eventId }));
   } catch (error) {
-    // The state machine's documented refusals (TL422: too many ids, a bad event id, ...) are the answer.
-    const code = (error as { code?: unknown }).code;
-    if (typeof code !== "string" || !code.startsWith("TL4")) throw error;
+    // A refusal (TL422: too many ids, a bad event id, ...; errors.ts) is the answer, in one line.
+    if (classifyError(error) !== "refused") throw error;
     console.error(`ticket-lifecycle refund: ${(error as Error).message}`);
     return 1;
   } finally {

@@ -37,7 +37,7 @@ function watchLauncher(onGone: () => void): () => void {
  */
 export async function runCommand({ env, log, config }: CommandContext): Promise<number> {
   const daemon = await startDaemon(env, log, config);
-  // graphile-worker 0.17 records job outcomes with promises nobody awaits; one cut off by a database restart
+  // graphile-worker (0.17 and 0.18) records job outcomes with promises nobody awaits; one cut off by a database restart
   // would end the process. The job it concerned is freed by the lifeline and runs again, so that one is
   // survivable; any other unhandled rejection is a bug and still ends the process.
   process.on("unhandledRejection", (reason) => {

@@ -74,6 +74,19 @@ export const knobs = {
     /** Scheduled ticks without a successful sweep that raise job_stalled: one missed tick can be a slow sweep. */
     missedTicks: 3,
   },
+  /** The jobs that work through a backlog in batches (tasks/expire_tickets.ts, tasks/bulk_refund.ts). */
+  batchJobs: {
+    /** The most batches one job keeps in flight (its payload's `lanes`), each a pool connection: see pool below. */
+    maxLanes: 8,
+    /** How often a long job logs how far it got. */
+    progressEveryMs: 5_000,
+    /** How often a bulk handed to refund-processing is topped up and checked. */
+    bulkFeedEveryMs: 500,
+  },
+  /** Error texts store the start of a failed answer's body (outbox.last_error, a request's error). */
+  failureBodyChars: { delivery: 200, ruleServiceRefusal: 500, ruleServiceFault: 200 },
+  /** The CLI's `events replay --wait` (src/commands/events.ts): how often it looks, how often it says so. */
+  replayWait: { pollMs: 500, progressEveryMs: 1_000 },
   /** The graphile-worker runner (src/daemon.ts). */
   runner: {
     /** How often the runner looks for jobs when no LISTEN notification came. */
@@ -133,10 +146,12 @@ export const knobs = {
    */
   conflictRetry: { baseMs: 20, maxMs: 320, attempts: 5 },
   /**
-   * The daemon's pool (poolSizeFor): one connection per concurrent job, plus what runs beside the jobs. The sweep
-   * runs up to 8 lanes, each a connection: 7 beyond its job's own.
+   * The daemon's pool (poolSizeFor): one connection per concurrent job, plus what runs beside the jobs. A batch job
+   * (the sweep, a bulk refund) runs up to batchJobs.maxLanes lanes, each a connection: the extra lanes of one such
+   * job beyond its own are reserved; more batch jobs at once share the pool and wait their turn for a connection
+   * (each lane holds one only for one statement, so they never wait on each other).
    */
-  pool: { sweepExtraLanes: 7, runner: 1, dispatcherTimers: 2, jobCleaner: 1 },
+  pool: { runner: 1, dispatcherTimers: 2, jobCleaner: 1 },
 } as const;
 
 /**
@@ -147,7 +162,7 @@ export const knobs = {
 export function poolNeeds(env: Pick<Env, "WORKER_CONCURRENCY">, dispatcherLanes: number): Record<string, number> {
   return {
     jobs: env.WORKER_CONCURRENCY,
-    sweepExtraLanes: knobs.pool.sweepExtraLanes,
+    batchJobExtraLanes: knobs.batchJobs.maxLanes - 1,
     runner: knobs.pool.runner,
     dispatcherLanes,
     dispatcherTimers: knobs.pool.dispatcherTimers,

@@ -1,4 +1,4 @@
-// graphile-worker 0.17 records a job's success or failure with a promise nobody awaits, retrying only
+// graphile-worker (0.17 and 0.18) records a job's success or failure with a promise nobody awaits, retrying only
 // deadlocks, serialization failures and a few network codes. If the database is restarting at that moment
 // ("connection refused", "terminating connection due to administrator command"), the rejection is
 // unhandled and Node ends the process. The pool handed to graphile-worker therefore waits for the server

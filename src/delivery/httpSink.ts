@@ -1,5 +1,7 @@
 import { type Dispatcher, Pool } from "undici";
+import { knobs } from "../config/knobs.ts";
 import { describeNetworkError } from "../errors.ts";
+import { httpTarget } from "../httpTarget.ts";
 import type { OutboxEvent } from "../sql/claimEvents.ts";
 import { signatureHeaders, signingKey } from "./signature.ts";
 
@@ -24,7 +26,7 @@ export interface HttpSinkOptions {
   maxSockets: number;
 }
 
-const ERROR_BODY_CHARS = 200;
+const ERROR_BODY_CHARS = knobs.failureBodyChars.delivery;
 
 /** Why an attempt was cut off: no complete answer within timeoutMs. */
 class DeadlineExceeded extends Error {}
@@ -53,12 +55,8 @@ export function retryAfterMs(header: string | undefined, nowMs = Date.now()): nu
  * queued behind it). Redirects are not followed (the Pool has no redirect interceptor), as the contract says.
  */
 export function createHttpSink(options: HttpSinkOptions): HttpSink {
-  const target = new URL(options.url);
+  const { url: target, authorization, excerpt } = httpTarget(options.url);
   const path = `${target.pathname}${target.search}`;
-  // Credentials in the URL go as Basic auth, as node:http did with them; the origin the Pool gets has none.
-  const authorization = target.username
-    ? `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString("base64")}`
-    : undefined;
   // Keep-alive: thousands of events a second cannot each pay for a new TCP (and TLS) connection.
   // undici's own headers and body timeouts are off: the deadline below covers the whole exchange, and
   // their coarse timers keep every request's objects alive for up to a second, so the daemon promotes far
@@ -122,7 +120,7 @@ export function createHttpSink(options: HttpSinkOptions): HttpSink {
             if (status >= 200 && status < 300) return settle({ ok: true });
             const failure: DeliveryResult = {
               ok: false,
-              error: `answered ${status}: ${text.slice(0, ERROR_BODY_CHARS)}`,
+              error: `answered ${status}: ${excerpt(text, ERROR_BODY_CHARS)}`,
             };
             if (status === 410) failure.gone = true;
             const wait = retryAfterMs(retryAfter);

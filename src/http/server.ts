@@ -10,7 +10,7 @@ export interface HealthSources {
   ready(): Promise<boolean>;
 }
 
-/** Where the endpoints listen: HTTP_PORT (0: any free port) and HTTP_HOST, validated in env.ts. */
+/** Where the endpoints listen: a port (0: any free one; the daemon starts no server when HTTP_PORT is 0) and a host. */
 export const httpServerOptionsSchema = z.strictObject({
   port: z.number().int().min(0).max(65535),
   host: z.string().min(1),

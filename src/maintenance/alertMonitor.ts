@@ -1,4 +1,4 @@
-// Watches the sweep's schedule: when no expire_tickets run has succeeded for `missedTicks` scheduled ticks (a
+// Watches the sweep's schedule: when no sweep (expire_tickets) run has succeeded for `missedTicks` scheduled ticks (a
 // stopped cron, a wedged queue, every daemon down but this one's runner), it raises a job_stalled
 // alert. The next successful sweep clears it (ticketing.record_job_result).
 import type { ParsedCronItem } from "graphile-worker";
@@ -12,12 +12,12 @@ import { jobLastSuccess } from "../sql/jobLastSuccess.ts";
 import { raiseAlert } from "../sql/raiseAlert.ts";
 import { missedTicks } from "./scheduleTicks.ts";
 
-const TASK = "expire_tickets";
-
 export interface AlertMonitorDeps {
   pool: pg.Pool;
   log: Logger;
   schedule: ParsedCronItem[];
+  /** The sweep's task (ticketing.sweep_job()): its schedule is watched. */
+  sweepTask: string;
   /** When this daemon began watching: a fresh start is not a stall. */
   watchingSince: Date;
 }
@@ -31,24 +31,24 @@ export type AlertMonitorOptions = z.input<typeof alertMonitorOptionsSchema>;
 
 export function startAlertMonitor(deps: AlertMonitorDeps, options: AlertMonitorOptions = {}): BackgroundService {
   const { intervalMs, missedTicks: missed } = parseServiceOptions("alert monitor", alertMonitorOptionsSchema, options);
-  const { pool, log, schedule, watchingSince } = deps;
-  const item = schedule.find((i) => i.task === TASK);
+  const { pool, log, schedule, watchingSince, sweepTask: task } = deps;
+  const item = schedule.find((i) => i.task === task);
   return every(
     intervalMs,
     async () => {
       if (!item) return;
-      const lastSuccess = await jobLastSuccess(pool, TASK);
+      const lastSuccess = await jobLastSuccess(pool, task);
       const lastGood = lastSuccess && lastSuccess > watchingSince ? lastSuccess : watchingSince;
       if (!missedTicks(item, lastGood, new Date(), missed)) return;
       const raised = await raiseAlert(pool, {
-        key: `job_stalled:${TASK}`,
+        key: `job_stalled:${task}`,
         kind: "job_stalled",
-        message: `no ${TASK} run has succeeded for ${missed} scheduled ticks`,
-        details: { task: TASK, last_success_at: lastSuccess, schedule: item.identifier },
+        message: `no ${task} run has succeeded for ${missed} scheduled ticks`,
+        details: { task: task, last_success_at: lastSuccess, schedule: item.identifier },
       });
       if (raised)
         log.error(
-          { alert: "job_stalled", task: TASK, lastSuccessAt: lastSuccess },
+          { alert: "job_stalled", task: task, lastSuccessAt: lastSuccess },
           "alert raised: scheduled sweep has not succeeded",
         );
     },

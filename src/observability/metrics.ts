@@ -80,7 +80,7 @@ export function createMetrics(db?: Queryable) {
     }),
     alertsActive: new Gauge({
       name: "alerts_active",
-      help: "Active alerts by kind: every kind ever raised (job_failing, job_stalled, request_rejected and any other), 0 when none is active",
+      help: "Active alerts by kind: every kind of ticketing.alert_kinds, 0 when none of it is active",
       labelNames: ["kind"] as const,
       registers,
       async collect() {

@@ -1,6 +1,7 @@
 // The built-in approve policy, for a kind without a rule service: one transaction (ticketing.approve_request).
 // Nothing is written when it fails, so a transient error is simply retried; a refusal the same input will meet
 // again is recorded and final; the last attempt fails the request in a statement of its own.
+import { knobs } from "../config/knobs.ts";
 import { classifyError } from "../errors.ts";
 import { approveRequest } from "../sql/approveRequest.ts";
 import { claimRequest } from "../sql/claimRequest.ts";
@@ -16,7 +17,6 @@ import {
   recordSucceeded,
 } from "./recordOutcome.ts";
 import { countSettledOrders } from "./requestMetrics.ts";
-import { LEASE_SECONDS } from "./ruleServicePolicy.ts";
 import type { TicketRequest } from "./ticketRequest.ts";
 
 export async function runBuiltInPolicy(request: TicketRequest, job: JobContext): Promise<void> {
@@ -46,7 +46,7 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 
 /** The database refused the transaction and rolled it back: the refusal is recorded under a lease of its own. */
 async function refuseAfterRollback(request: TicketRequest, job: JobContext, error: unknown): Promise<void> {
-  const claim = await claimRequest(job.pool, request, LEASE_SECONDS);
+  const claim = await claimRequest(job.pool, request, knobs.requests.leaseSeconds);
   if (claim.outcome !== "claimed") return recordNotClaimed(request, job, claim.outcome, claim.status);
   await refuseLeasedRequest(request, job, claim.leaseToken, `refused by the database: ${messageOf(error)}`);
 }

@@ -1,7 +1,7 @@
 // How a request's end is told: counted in the metrics and logged with its ids in fields. The database has
 // already recorded it; these only report what it answered.
 import type { ApplyOutcome, ClaimOutcome } from "../sql/requestOutcomes.ts";
-import type { JobContext } from "../taskDefinition.ts";
+import { type JobContext, logDroppedPayload } from "../taskDefinition.ts";
 import { countFinishedRequests } from "./requestMetrics.ts";
 import type { TicketRequest } from "./ticketRequest.ts";
 
@@ -50,10 +50,18 @@ export function recordNotClaimed(
   outcome: Exclude<ClaimOutcome, "claimed">,
   status?: string,
 ): void {
-  if (outcome === "invalid")
-    recordFailed(request, job, { outcome }, "request input breaks a limit; failed with the reason in its row");
-  else if (outcome === "mismatch")
-    job.log.error(requestFields(request), "event_id already belongs to another request; job dropped");
+  // Both are payloads no retry can fix: the one drop line (src/taskDefinition.ts) tells them.
+  if (outcome === "invalid") {
+    countFinishedRequests(job.metrics, request.kind, "failed");
+    logDroppedPayload(job.log, "invalid payload: breaks a limit SQL enforces (the request row holds its words)", {
+      ...requestFields(request),
+      outcome,
+    });
+  } else if (outcome === "mismatch")
+    logDroppedPayload(job.log, "invalid payload: its event_id already belongs to another request", {
+      ...requestFields(request),
+      outcome,
+    });
   else job.log.info({ ...requestFields(request), outcome, status }, "request already handled or being handled");
 }
 

@@ -13,6 +13,7 @@ import type { RequestKind } from "./ticketRequest.ts";
 export function requestTask({ kind, identifier }: { kind: RequestKind; identifier: string }) {
   return defineTask({
     identifier,
+    requestKind: kind,
     payload: requestPayload,
     onInvalidPayload: (raw, reason, job) => recordBadPayload(kind, raw, reason, job),
     run: async (payload, job) => {

@@ -2,9 +2,12 @@
 // a 2xx body {target_status, valid_end?, meta?} is the rule's decision. Without a URL the built-in policy
 // approves, since the request was approved upstream before it was sent here: that one is decided in SQL, in the
 // transaction that applies it (ticketing.approve_request).
+
 import { z } from "zod";
+import { knobs } from "../config/knobs.ts";
 import { jsonInteger } from "../db/exactJson.ts";
 import { describeNetworkError } from "../errors.ts";
+import { httpTarget } from "../httpTarget.ts";
 import type { RequestKind } from "./ticketRequest.ts";
 
 export const decisionSchema = z.object({
@@ -31,7 +34,9 @@ export class RuleUnavailable extends Error {}
 export type DecideFn = (request: RuleRequest) => Promise<Decision>;
 
 /** `service` names it in errors, which are stored and alerted on: its URL is never written there. */
-export function httpRuleService(service: string, url: string, timeoutMs: number): DecideFn {
+export function httpRuleService(service: string, address: string, timeoutMs: number): DecideFn {
+  const { url, authorization, excerpt } = httpTarget(address);
+  const { ruleServiceRefusal, ruleServiceFault } = knobs.failureBodyChars;
   return async (request) => {
     const body = JSON.stringify({
       ...request,
@@ -42,7 +47,11 @@ export function httpRuleService(service: string, url: string, timeoutMs: number)
     try {
       response = await fetch(url, {
         method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": request.event_id },
+        headers: {
+          "content-type": "application/json",
+          "idempotency-key": request.event_id,
+          ...(authorization ? { authorization } : {}),
+        },
         body,
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -53,9 +62,10 @@ export function httpRuleService(service: string, url: string, timeoutMs: number)
     }
     const text = await response.text().catch(() => "");
     if (response.status >= 400 && response.status < 500) {
-      throw new RuleRejected(`${service} answered ${response.status}: ${text.slice(0, 500)}`);
+      throw new RuleRejected(`${service} answered ${response.status}: ${excerpt(text, ruleServiceRefusal)}`);
     }
-    if (!response.ok) throw new RuleUnavailable(`${service} answered ${response.status}: ${text.slice(0, 200)}`);
+    if (!response.ok)
+      throw new RuleUnavailable(`${service} answered ${response.status}: ${excerpt(text, ruleServiceFault)}`);
     let decision: unknown;
     try {
       decision = JSON.parse(text);

@@ -23,7 +23,7 @@ import { type DecideFn, RuleRejected } from "./ruleService.ts";
 import type { TicketRequest } from "./ticketRequest.ts";
 
 /** Lease on a request while its service call runs (src/config/knobs.ts says how long, and what it must outlast). */
-export const LEASE_SECONDS = knobs.requests.leaseSeconds;
+const LEASE_SECONDS = knobs.requests.leaseSeconds;
 
 export async function runRuleService(decide: DecideFn, request: TicketRequest, job: JobContext): Promise<void> {
   const claim = await claimRequest(job.pool, request, LEASE_SECONDS);

@@ -29,6 +29,7 @@ const CLIENT_FUNCTIONS = [
   "redeem_ticket",
   "request_refund",
   "request_change",
+  "submit_request",
   "request_refunds",
   "request_order_refunds",
   "plan_refunds",

@@ -21,8 +21,8 @@ import {
 } from "../support/reliability.ts";
 
 const { orders: ORDERS, perOrder: PER_ORDER, tickets: TICKETS } = MID_SWEEP;
-/** src/commands/run.ts: a graceful shutdown longer than this is forced. */
-const SHUTDOWN_BOUND_MS = 30_000;
+/** A graceful shutdown longer than this is forced (src/commands/run.ts). */
+const SHUTDOWN_BOUND_MS = knobs.shutdown.gracefulTimeoutMs;
 /** The forced exit's hand-over (src/commands/run.ts) plus the exit itself, far below the hanging call's 45 s. */
 const FORCED_EXIT_MS = 10_000;
 /**

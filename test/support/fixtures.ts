@@ -53,9 +53,9 @@ export async function counts(db: Queryable, ticketId: number) {
   };
 }
 
-/** graphile-worker's jobs with their payloads (its public `jobs` view leaves the payload out). */
-export const JOBS_SQL = `select t.identifier as task_identifier, j.payload, j.run_at, j.key, j.attempts, j.max_attempts, j.last_error, j.locked_by
-  from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id`;
+/** graphile-worker's jobs with their payloads (its public `jobs` view leaves the payload out), through the boundary. */
+export const JOBS_SQL = `select j.task as task_identifier, j.payload, j.run_at, j.key, j.attempts, j.max_attempts, j.last_error, j.locked_by
+  from ticketing.worker_jobs j`;
 
 /** The SQLSTATE `query` fails with, or "ok". */
 export const sqlState = (query: Promise<unknown>) =>
