@@ -55,7 +55,7 @@ export async function counts(db: Queryable, ticketId: number) {
 
 /** graphile-worker's jobs with their payloads (its public `jobs` view leaves the payload out), through the boundary. */
 export const JOBS_SQL = `select j.task as task_identifier, j.payload, j.run_at, j.key, j.attempts, j.max_attempts, j.last_error, j.locked_by
-  from ticketing.worker_jobs j`;
+  from ticketing.worker_jobs j join ticketing.worker_tasks t on t.identifier = j.task`;
 
 /** The SQLSTATE `query` fails with, or "ok". */
 export const sqlState = (query: Promise<unknown>) =>
