@@ -6,9 +6,11 @@
 // neighbour weighs on all of them alike; each row is the median round, its note the spread.
 // In the full run the ceiling's statement (one session) also runs on the schema with each of the
 // project's additions, to show what each costs.
+
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { knobs } from "../src/config/knobs.ts";
 import { startCpuMeter } from "./support/cpu.ts";
 import type { Row } from "./support/report.ts";
 import { seedExpiredBacklog } from "./support/seed.ts";
@@ -172,7 +174,10 @@ function expiryCases(server: BenchServer, schemaCosts: boolean): Case[] {
       schemaSql: [],
       async run(db) {
         const receiver = await startSilentReceiver();
-        return daemon({ NOTIFICATION_URL: receiver.url, HTTP_TIMEOUT_MS: "120000" }, () => receiver.close())(db);
+        // The longest timeout start-up allows: no attempt ends while the sweep runs.
+        const { leaseSeconds, leaseMarginMs } = knobs.requests;
+        const timeoutMs = String(leaseSeconds * 1000 - leaseMarginMs);
+        return daemon({ NOTIFICATION_URL: receiver.url, HTTP_TIMEOUT_MS: timeoutMs }, () => receiver.close())(db);
       },
       baseline: ceilingName,
     },
