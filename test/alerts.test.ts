@@ -120,13 +120,14 @@ describe("metrics", () => {
 
 describe("three failed sweeps in a row", () => {
   test("raise one alert (log, alert.raised event, gauge); a success clears it", async () => {
-    // Two tickets: when every ticket of a batch fails on its own too, the fault is not one ticket's and the
-    // batch fails (a lone failing ticket would be set aside instead, see test/expiryPoison.test.ts).
-    await createOrder(db.pool, 2, "now() - interval '1 minute'");
-    // A failure injected in the database: every audit insert of the sweep now violates a constraint.
+    // A failure injected in the database: every audit insert of the sweep now violates a constraint. Injected
+    // before the tickets exist, so no sweep already under way can expire them first.
     await db.pool.query(
       "alter table ticketing.ticket_status_audit add constraint test_block_expiry check (event_id <> 'expire') not valid",
     );
+    // Two tickets: when every ticket of a batch fails on its own too, the fault is not one ticket's and the
+    // batch fails (a lone failing ticket would be set aside instead, see test/expiryPoison.test.ts).
+    await createOrder(db.pool, 2, "now() - interval '1 minute'");
     try {
       for (let run = 1; run <= 4; run++) {
         assert.equal(await runSweep(), "failed");
